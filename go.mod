@@ -1,0 +1,3 @@
+module gatewayd
+
+go 1.26
