@@ -9,19 +9,25 @@ DATA    ?= ./data
 # npm folders whose dependencies the tests need; each has its own lockfile.
 NPM_DIRS := $(patsubst %/package-lock.json,%,$(wildcard sio/testdata/*/package-lock.json web/package-lock.json))
 
-.PHONY: run test build npm-deps vet fuzz-seed clean
+.PHONY: run test build npm-deps web clean
 
 ## run: build and start gatewayd with the embedded MQTT broker, a SQLite file
 ## under $(DATA) and the dashboard on $(ADDR).
 run: build
 	./bin/gatewayd -listen $(ADDR) -data-dir $(DATA)
 
-build: npm-deps
+build: web
 	$(GO) build -o bin/gatewayd ./cmd/gatewayd
+
+## web: the dashboard bundle that the binary embeds (web/dist).
+web: npm-deps web/dist/app.js
+
+web/dist/app.js: web/build.mjs web/package-lock.json $(wildcard web/src/*)
+	cd web && node build.mjs
 
 ## test: every test, with the race detector, including the interop tests that
 ## drive the official socket.io-client from Node.js.
-test: npm-deps
+test: web
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
