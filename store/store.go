@@ -128,6 +128,7 @@ type Store struct {
 	rollDone  [numLevels]atomic.Int64 // rollup watermarks, Unix ms
 
 	flushReq chan chan error
+	ctl      chan func(*writer) // runs a function on the writer goroutine (tests)
 	closing  chan struct{}
 	done     chan struct{}
 	closeErr error
@@ -153,6 +154,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		opts:     o,
 		queue:    make(chan item, o.QueueSize),
 		flushReq: make(chan chan error),
+		ctl:      make(chan func(*writer)),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}

@@ -170,6 +170,8 @@ func (w *writer) run() {
 				err = w.maintain()
 			}
 			ch <- err
+		case fn := <-s.ctl:
+			fn(w)
 		case <-s.closing:
 			w.drain(0)
 			s.closeErr = w.final()
@@ -199,7 +201,7 @@ func (w *writer) fail(op string, err error) error {
 		w.failing = true
 		w.backoff = 100 * time.Millisecond
 	} else {
-		w.backoff = min(2*w.backoff, 10*time.Second)
+		w.backoff = min(max(2*w.backoff, 100*time.Millisecond), 10*time.Second)
 	}
 	w.retry.Reset(w.backoff)
 	return err
