@@ -2,4 +2,7 @@ module gatewayd
 
 go 1.26
 
-require go.yaml.in/yaml/v3 v3.0.5
+require (
+	github.com/mattn/go-sqlite3 v1.14.53
+	go.yaml.in/yaml/v3 v3.0.5
+)

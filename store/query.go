@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Range returns the samples of one series with from <= Time < to, in time
+// order (offset order for equal times). An unknown series gives no samples.
+// For long ranges prefer Downsample.
+func (s *Store) Range(ctx context.Context, device, key string, from, to time.Time) ([]Sample, error) {
+	info, ok := s.cache.get(seriesKey{device, key})
+	if !ok {
+		return nil, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT off, ts, value, text FROM readings INDEXED BY readings_ts
+		WHERE ts >= ? AND ts < ? AND series = ? AND off <= ? ORDER BY ts, off`, msec(from), msec(to), info.id, s.Committed())
+	if err != nil {
+		return nil, s.fileErr("range", err)
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		var smp Sample
+		var ts int64
+		var v sql.NullFloat64
+		var t sql.NullString
+		if err := rows.Scan(&smp.Offset, &ts, &v, &t); err != nil {
+			return nil, s.fileErr("range", err)
+		}
+		smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
+			IsState: info.state, Unit: info.unit}
+		out = append(out, smp)
+	}
+	return out, s.fileErr("range", rows.Err())
+}
+
+// Bucket is one point of a downsampled series: the statistics of the numeric
+// samples with Start <= Time < Start+Width.
+type Bucket struct {
+	Start    time.Time
+	Min, Max float64
+	Avg      float64
+	Count    int64
+}
+
+// Downsample returns at most maxPoints buckets covering [from, to) of one
+// numeric series, each with min, max and average so spikes survive. Buckets
+// without samples are left out. Bucket width is (to-from)/(maxPoints-1)
+// rounded up to a whole millisecond, minute or hour; widths of a minute or
+// more read the 1-minute rollups, of an hour or more the 1-hour rollups,
+// and only the most recent part (not yet rolled up) reads raw rows.
+func (s *Store) Downsample(ctx context.Context, device, key string, from, to time.Time, maxPoints int) ([]Bucket, error) {
+	if maxPoints < 1 || !to.After(from) {
+		return nil, fmt.Errorf("%w: downsample needs maxPoints >= 1 and from < to", ErrInvalid)
+	}
+	info, ok := s.cache.get(seriesKey{device, key})
+	if !ok || info.state {
+		return nil, nil
+	}
+	f, t := msec(from), msec(to)
+	span := t - f
+	width := span + 1
+	if maxPoints > 1 {
+		width = (span + int64(maxPoints-1) - 1) / int64(maxPoints-1)
+	}
+	width = max(width, 1)
+	now := msec(s.opts.Now())
+	// Pick the coarsest level the width allows, and a coarser one when the
+	// finer data is already past its retention.
+	level := -1
+	switch {
+	case width >= levelMs[lvHour] || f < now-s.opts.MinuteRetention.Milliseconds():
+		level = lvHour
+	case width >= levelMs[lvMinute] || f < now-s.opts.RawRetention.Milliseconds():
+		level = lvMinute
+	}
+	if level >= 0 {
+		g := levelMs[level]
+		width = (width + g - 1) / g * g
+	}
+	if maxPoints == 1 {
+		width = span + 1
+	}
+	bucketOf := func(ts int64) int64 {
+		if maxPoints == 1 {
+			return f
+		}
+		return floorDiv(ts, width) * width
+	}
+	out := map[int64]*agg{}
+	merge := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var b int64
+			var a agg
+			if err := rows.Scan(&b, &a.min, &a.max, &a.sum, &a.count); err != nil {
+				return err
+			}
+			k := bucketOf(b)
+			o := out[k]
+			if o == nil {
+				out[k] = &a
+				continue
+			}
+			o.min, o.max = min(o.min, a.min), max(o.max, a.max)
+			o.sum += a.sum
+			o.count += a.count
+		}
+		return rows.Err()
+	}
+	// Each source covers the part of the range the coarser ones lack:
+	// 1h rollups up to their watermark, then 1m rollups, then raw rows.
+	lo := f
+	for l := lvHour; l >= lvMinute; l-- {
+		if l > level {
+			continue
+		}
+		hi := min(t, s.rollDone[l].Load())
+		if hi <= lo {
+			continue
+		}
+		g := levelMs[l]
+		rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, min, max, sum, count FROM `+levelTable[l]+`
+			WHERE series = ? AND bucket >= ? AND bucket < ?`, info.id, floorDiv(lo, g)*g, hi)
+		if err != nil {
+			return nil, s.fileErr("downsample", err)
+		}
+		if err := merge(rows); err != nil {
+			return nil, s.fileErr("downsample", err)
+		}
+		lo = hi
+	}
+	if lo < t {
+		// Raw rows are grouped by SQLite; each group start is the bucket
+		// start, so merge() maps it to the same bucket.
+		w := width
+		if maxPoints == 1 {
+			w = span + 1
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
+			FROM readings INDEXED BY readings_ts WHERE ts >= ? AND ts < ? AND series = ? AND value IS NOT NULL AND off <= ?
+			GROUP BY 1`, bucketBase(lo, w, maxPoints, f), w, w, bucketBase(lo, w, maxPoints, f), lo, t, info.id, s.Committed())
+		if err != nil {
+			return nil, s.fileErr("downsample", err)
+		}
+		if err := merge(rows); err != nil {
+			return nil, s.fileErr("downsample", err)
+		}
+	}
+	res := make([]Bucket, 0, len(out))
+	for k, a := range out {
+		if a.count == 0 {
+			continue
+		}
+		res = append(res, Bucket{Start: fromMsec(k), Min: a.min, Max: a.max, Avg: a.sum / float64(a.count), Count: a.count})
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i].Start.Before(res[j].Start) })
+	return res, nil
+}
+
+// bucketBase is a bucket boundary at or below lo, so (ts-base)/w*w+base is
+// the start of ts's bucket for every ts >= lo (no negative division).
+func bucketBase(lo, w int64, maxPoints int, f int64) int64 {
+	if maxPoints == 1 {
+		return f
+	}
+	return floorDiv(lo, w) * w
+}
+
+// Latest returns the newest committed sample of every series of the given
+// devices (all devices when none are given), sorted by device then key.
+// It is served from memory.
+func (s *Store) Latest(ctx context.Context, devices ...string) ([]Sample, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, d := range devices {
+		want[d] = true
+	}
+	c := &s.cache
+	c.mu.RLock()
+	var out []Sample
+	for id, smp := range c.latest {
+		k := c.byID[id]
+		if len(devices) > 0 && !want[k.device] {
+			continue
+		}
+		smp.Unit = c.byKey[k].unit
+		out = append(out, smp)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out, nil
+}
+
+// After returns up to limit committed samples with an offset above offset,
+// of the given devices (all when devices is empty), in offset order: the
+// page a reconnecting client needs. Call again with the last offset
+// returned until fewer than limit come back. It returns ErrPruned when
+// retention already removed readings after offset, and ErrUnknownOffset for
+// an offset this database never handed out. limit <= 0 means 1000.
+func (s *Store) After(ctx context.Context, devices []string, offset int64, limit int) ([]Sample, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	if offset < 0 || offset >= next {
+		return nil, fmt.Errorf("%w: %d (next is %d)", ErrUnknownOffset, offset, next)
+	}
+	if offset < s.oldest.Load() {
+		return nil, fmt.Errorf("%w: %d (pruned through %d)", ErrPruned, offset, s.oldest.Load())
+	}
+	q := "SELECT off, series, ts, value, text FROM readings WHERE off > ? AND off <= ?"
+	args := []any{offset, s.Committed()}
+	if len(devices) > 0 {
+		ids := s.cache.ids(devices)
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		var b strings.Builder
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(id, 10))
+		}
+		q += " AND series IN (" + b.String() + ")"
+	}
+	q += " ORDER BY off LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fileErr("after", err)
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		var smp Sample
+		var id, ts int64
+		var v sql.NullFloat64
+		var t sql.NullString
+		if err := rows.Scan(&smp.Offset, &id, &ts, &v, &t); err != nil {
+			return nil, s.fileErr("after", err)
+		}
+		k, info := s.cache.key(id)
+		smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
+			IsState: info.state, Unit: info.unit}
+		out = append(out, smp)
+	}
+	return out, s.fileErr("after", rows.Err())
+}
+
+// ExportCSV writes the committed samples of a device with from <= Time < to
+// as CSV to w: a header "time,device,key,value,unit,offset", then one row
+// per sample in time order, time in RFC 3339 with milliseconds (UTC); the
+// value column holds the number or the state text. keys selects series;
+// none means all of the device's.
+func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys []string, from, to time.Time) error {
+	if len(keys) == 0 {
+		c := &s.cache
+		c.mu.RLock()
+		for k := range c.byKey {
+			if k.device == device {
+				keys = append(keys, k.key)
+			}
+		}
+		c.mu.RUnlock()
+	}
+	sort.Strings(keys)
+	var all []Sample
+	for _, k := range keys {
+		smp, err := s.Range(ctx, device, k, from, to)
+		if err != nil {
+			return err
+		}
+		all = append(all, smp...)
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if !all[i].Time.Equal(all[j].Time) {
+			return all[i].Time.Before(all[j].Time)
+		}
+		return all[i].Offset < all[j].Offset
+	})
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
+		return err
+	}
+	for _, smp := range all {
+		v := smp.Text
+		if !smp.IsState {
+			v = strconv.FormatFloat(smp.Value, 'g', -1, 64)
+		}
+		rec := []string{smp.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), smp.Device, smp.Key, v, smp.Unit,
+			strconv.FormatInt(smp.Offset, 10)}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

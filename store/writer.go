@@ -1,0 +1,551 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Rollup levels.
+const (
+	lvMinute = iota
+	lvHour
+	numLevels
+)
+
+var (
+	levelMs    = [numLevels]int64{60_000, 3_600_000}
+	levelTable = [numLevels]string{"rollup_1m", "rollup_1h"}
+	levelMeta  = [numLevels]string{"rollup_1m_done", "rollup_1h_done"}
+)
+
+// rollupGrace is how long after a bucket ends it stays open in memory for
+// late readings; later ones are merged into the written row directly.
+const rollupGrace = time.Minute
+
+type aggKey struct {
+	level  int
+	series int64
+	bucket int64 // start, Unix ms
+}
+
+type agg struct {
+	min, max, sum float64
+	count         int64
+}
+
+func (a *agg) add(v float64) {
+	if a.count == 0 || v < a.min {
+		a.min = v
+	}
+	if a.count == 0 || v > a.max {
+		a.max = v
+	}
+	a.sum += v
+	a.count++
+}
+
+// writer is the state of the single writer goroutine; only it touches these
+// fields (the done watermarks are mirrored in Store for queries).
+type writer struct {
+	s     *Store
+	batch []item
+
+	agg         map[aggKey]*agg
+	done        [numLevels]int64 // every bucket before this is written
+	dirtyLatest map[int64]bool
+	lastRollup  time.Time
+	nextPrune   time.Time
+	pruning     bool
+
+	failing bool
+	backoff time.Duration
+	retry   *time.Timer
+
+	ins *sql.Stmt
+}
+
+func newWriter(s *Store) *writer {
+	now := s.opts.Now()
+	return &writer{
+		s:           s,
+		agg:         map[aggKey]*agg{},
+		dirtyLatest: map[int64]bool{},
+		lastRollup:  now,
+		nextPrune:   now,
+	}
+}
+
+func (w *writer) resetStmts() {
+	if w.ins != nil {
+		w.ins.Close()
+		w.ins = nil
+	}
+}
+
+// rebuild reloads the rollup watermarks and refills the open buckets from
+// raw rows: they live only in memory, so a crash loses nothing here.
+func (w *writer) rebuild(ctx context.Context) error {
+	db := w.s.wdb
+	for l := range numLevels {
+		if err := db.QueryRowContext(ctx, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", levelMeta[l]).Scan(&w.done[l]); err != nil {
+			return err
+		}
+		w.s.rollDone[l].Store(w.done[l])
+	}
+	rows, err := db.QueryContext(ctx, "SELECT series, ts, value FROM readings WHERE ts >= ? AND value IS NOT NULL", min(w.done[0], w.done[1]))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, ts int64
+		var v float64
+		if err := rows.Scan(&id, &ts, &v); err != nil {
+			return err
+		}
+		w.addAgg(id, ts, v)
+	}
+	return rows.Err()
+}
+
+func (w *writer) addAgg(id, ts int64, v float64) {
+	for l := range numLevels {
+		if ts < w.done[l] {
+			continue
+		}
+		k := aggKey{l, id, floorDiv(ts, levelMs[l]) * levelMs[l]}
+		a := w.agg[k]
+		if a == nil {
+			a = &agg{}
+			w.agg[k] = a
+		}
+		a.add(v)
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) {
+		q--
+	}
+	return q
+}
+
+func (w *writer) run() {
+	s := w.s
+	defer close(s.done)
+	every := s.opts.FlushInterval
+	if every < 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	w.retry = time.NewTimer(time.Hour)
+	w.retry.Stop()
+	for {
+		select {
+		case it := <-s.queue:
+			w.batch = append(w.batch, it)
+			w.drain(s.opts.BatchSize)
+			if len(w.batch) >= s.opts.BatchSize && !w.failing {
+				w.commit()
+			}
+		case <-tick.C:
+			if s.opts.FlushInterval > 0 && !w.failing {
+				w.commit()
+			}
+			if !w.failing {
+				w.maintain()
+			}
+		case <-w.retry.C:
+			if w.commit() == nil {
+				w.maintain()
+			}
+		case ch := <-s.flushReq:
+			w.drain(0)
+			err := w.commit()
+			if err == nil {
+				err = w.maintain()
+			}
+			ch <- err
+		case fn := <-s.ctl:
+			fn(w)
+		case <-s.closing:
+			w.drain(0)
+			s.closeErr = w.final()
+			return
+		}
+	}
+}
+
+// drain moves queued items into the batch without waiting; limit 0 means all.
+func (w *writer) drain(limit int) {
+	for limit <= 0 || len(w.batch) < limit {
+		select {
+		case it := <-w.s.queue:
+			w.batch = append(w.batch, it)
+		default:
+			return
+		}
+	}
+}
+
+// fail records err, schedules a retry with exponential backoff and returns
+// the wrapped error.
+func (w *writer) fail(op string, err error) error {
+	err = w.s.fileErr(op, err)
+	w.s.setHealth(err)
+	if !w.failing {
+		w.failing = true
+		w.backoff = 100 * time.Millisecond
+	} else {
+		w.backoff = min(max(2*w.backoff, 100*time.Millisecond), 10*time.Second)
+	}
+	w.retry.Reset(w.backoff)
+	return err
+}
+
+func (w *writer) ok() {
+	if w.failing {
+		w.failing = false
+		w.retry.Stop()
+	}
+	w.s.setHealth(nil)
+}
+
+// commit writes the batch in one transaction. On failure the batch is kept
+// for the next attempt, which starts on a freshly opened connection.
+func (w *writer) commit() error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	if w.failing {
+		if err := w.s.reopenWriter(); err != nil {
+			return w.fail("reopen", err)
+		}
+	}
+	newSeries, err := w.insert()
+	if err != nil {
+		return w.fail("commit", err)
+	}
+	s := w.s
+	last := w.batch[len(w.batch)-1].off
+	c := &s.cache
+	c.mu.Lock()
+	for k, i := range newSeries {
+		c.byKey[k] = i
+		c.byID[i.id] = k
+	}
+	for _, it := range w.batch {
+		info := c.byKey[seriesKey{it.r.Device, it.r.Key}]
+		r := it.r
+		r.Unit = info.unit
+		if c.setLatest(info.id, Sample{Offset: it.off, Reading: r}) {
+			w.dirtyLatest[info.id] = true
+		}
+		if !it.r.IsState {
+			w.addAgg(info.id, msec(it.r.Time), it.r.Value)
+		}
+	}
+	c.mu.Unlock()
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	s.committed.Store(last)
+	w.ok()
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(last)
+	}
+	return nil
+}
+
+// insert runs the batch transaction and returns the series it created, to
+// be published in the cache only once the transaction is durable.
+func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
+	s := w.s
+	ctx := context.Background()
+	db := s.writeDB()
+	if w.ins == nil {
+		st, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES (?, ?, ?, ?, ?)")
+		if err != nil {
+			return nil, err
+		}
+		w.ins = st
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	ins := tx.StmtContext(ctx, w.ins)
+	newSeries := map[seriesKey]seriesInfo{}
+	for _, it := range w.batch {
+		r := &it.r
+		k := seriesKey{r.Device, r.Key}
+		info, ok := newSeries[k]
+		if !ok {
+			info, ok = s.cache.get(k)
+			if !ok {
+				res, err := tx.ExecContext(ctx, "INSERT INTO series (device, key, state, unit) VALUES (?, ?, ?, ?)", r.Device, r.Key, r.IsState, r.Unit)
+				if err != nil {
+					return nil, err
+				}
+				if info.id, err = res.LastInsertId(); err != nil {
+					return nil, err
+				}
+				info.state, info.unit = r.IsState, r.Unit
+				newSeries[k] = info
+			}
+		}
+		if (r.Unit != "" && r.Unit != info.unit) || r.IsState != info.state {
+			if _, err := tx.ExecContext(ctx, "UPDATE series SET unit = ?, state = ? WHERE id = ?", max(r.Unit, info.unit), r.IsState, info.id); err != nil {
+				return nil, err
+			}
+			if r.Unit != "" {
+				info.unit = r.Unit
+			}
+			info.state = r.IsState
+			newSeries[k] = info
+		}
+		ts := msec(r.Time)
+		var err error
+		if r.IsState {
+			_, err = ins.ExecContext(ctx, it.off, info.id, ts, nil, r.Text)
+		} else {
+			_, err = ins.ExecContext(ctx, it.off, info.id, ts, r.Value, nil)
+			if err == nil {
+				err = w.late(ctx, tx, info.id, ts, r.Value)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return newSeries, tx.Commit()
+}
+
+// late merges a reading whose rollup bucket was already written.
+func (w *writer) late(ctx context.Context, tx *sql.Tx, id, ts int64, v float64) error {
+	for l := range numLevels {
+		if ts >= w.done[l] {
+			continue
+		}
+		b := floorDiv(ts, levelMs[l]) * levelMs[l]
+		if err := upsertRollup(ctx, tx, l, id, b, &agg{min: v, max: v, sum: v, count: 1}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func upsertRollup(ctx context.Context, tx *sql.Tx, l int, id, bucket int64, a *agg) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO `+levelTable[l]+` (series, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (series, bucket) DO UPDATE SET min = min(min, excluded.min), max = max(max, excluded.max),
+		sum = sum + excluded.sum, count = count + excluded.count`, id, bucket, a.min, a.max, a.sum, a.count)
+	return err
+}
+
+// maintain writes due rollups and runs one pruning step.
+func (w *writer) maintain() error {
+	now := w.s.opts.Now()
+	if now.Sub(w.lastRollup) >= w.s.opts.RollupEvery {
+		if err := w.writeRollups(now); err != nil {
+			return w.fail("rollup", err)
+		}
+		w.lastRollup = now
+	}
+	if !w.pruning && !now.Before(w.nextPrune) {
+		w.pruning = true
+		w.nextPrune = now.Add(time.Minute)
+	}
+	if w.pruning {
+		n, err := w.pruneRaw(now)
+		if err != nil {
+			return w.fail("prune", err)
+		}
+		if n < w.s.opts.PruneBatch {
+			if err := w.pruneRest(now); err != nil {
+				return w.fail("prune", err)
+			}
+			w.pruning = false
+		}
+	}
+	return nil
+}
+
+// writeRollups writes every closed bucket held in memory and the latest
+// samples, in one transaction, and moves the watermarks.
+func (w *writer) writeRollups(now time.Time) error {
+	ctx := context.Background()
+	var newDone [numLevels]int64
+	cut := msec(now.Add(-rollupGrace))
+	for l := range numLevels {
+		newDone[l] = max(w.done[l], floorDiv(cut, levelMs[l])*levelMs[l])
+	}
+	tx, err := w.s.writeDB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var written []aggKey
+	for k, a := range w.agg {
+		if k.bucket+levelMs[k.level] > newDone[k.level] {
+			continue
+		}
+		if err := upsertRollup(ctx, tx, k.level, k.series, k.bucket, a); err != nil {
+			return err
+		}
+		written = append(written, k)
+	}
+	for l := range numLevels {
+		if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = ?", newDone[l], levelMeta[l]); err != nil {
+			return err
+		}
+	}
+	if err := w.writeLatest(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, k := range written {
+		delete(w.agg, k)
+	}
+	w.done = newDone
+	for l := range numLevels {
+		w.s.rollDone[l].Store(newDone[l])
+	}
+	clear(w.dirtyLatest)
+	return nil
+}
+
+func (w *writer) writeLatest(ctx context.Context, tx *sql.Tx) error {
+	c := &w.s.cache
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for id := range w.dirtyLatest {
+		smp := c.latest[id]
+		var v, t any
+		if smp.IsState {
+			t = smp.Text
+		} else {
+			v = smp.Value
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO latest (series, off, ts, value, text) VALUES (?, ?, ?, ?, ?)",
+			id, smp.Offset, msec(smp.Time), v, t); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = 'latest_offset'", w.s.committed.Load())
+	return err
+}
+
+// pruneRaw deletes at most PruneBatch raw rows older than RawRetention and
+// returns how many it deleted.
+func (w *writer) pruneRaw(now time.Time) (int, error) {
+	ctx := context.Background()
+	cutoff := msec(now.Add(-w.s.opts.RawRetention))
+	tx, err := w.s.writeDB().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	// Remember the highest offset before deleting anything, so the counter
+	// never goes back even if every row is pruned.
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = max(CAST(value AS INTEGER), (SELECT COALESCE(MAX(off), 0) FROM readings))
+		WHERE key = 'last_offset'`); err != nil {
+		return 0, err
+	}
+	rows, err := tx.QueryContext(ctx, "DELETE FROM readings WHERE off IN (SELECT off FROM readings WHERE ts < ? LIMIT ?) RETURNING off",
+		cutoff, w.s.opts.PruneBatch)
+	if err != nil {
+		return 0, err
+	}
+	n, top := 0, int64(0)
+	for rows.Next() {
+		var off int64
+		if err := rows.Scan(&off); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		top = max(top, off)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'", top); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if top > w.s.oldest.Load() {
+		w.s.oldest.Store(top)
+	}
+	return n, nil
+}
+
+// pruneRest trims rollups and events; these tables are small next to raw
+// readings, so one transaction per pass is short.
+func (w *writer) pruneRest(now time.Time) error {
+	ctx := context.Background()
+	tx, err := w.s.writeDB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ids := w.s.cache.ids(nil)
+	cut := [numLevels]int64{msec(now.Add(-w.s.opts.MinuteRetention)), msec(now.Add(-w.s.opts.HourRetention))}
+	for l := range numLevels {
+		// Per series, so each delete is a range of the primary key.
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+levelTable[l]+" WHERE series = ? AND bucket < ?", id, cut[l]); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE ts < ?", cut[lvMinute]); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// final commits what is left at Close, retrying for a while if the disk is
+// failing, then marks the file cleanly closed.
+func (w *writer) final() error {
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for {
+		w.drain(0)
+		if err = w.commit(); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(w.backoff)
+	}
+	w.resetStmts()
+	if err != nil {
+		return fmt.Errorf("%w (%d readings not stored)", err, len(w.batch))
+	}
+	ctx := context.Background()
+	tx, err := w.s.writeDB().BeginTx(ctx, nil)
+	if err != nil {
+		return w.s.fileErr("close", err)
+	}
+	defer tx.Rollback()
+	if err := w.writeLatest(ctx, tx); err != nil {
+		return w.s.fileErr("close", err)
+	}
+	w.s.mu.Lock()
+	last := w.s.next - 1
+	w.s.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CASE key WHEN 'clean' THEN 1 ELSE max(CAST(value AS INTEGER), ?) END
+		WHERE key IN ('clean', 'last_offset')`, last); err != nil {
+		return w.s.fileErr("close", err)
+	}
+	return w.s.fileErr("close", tx.Commit())
+}
