@@ -26,6 +26,8 @@ var (
 	ErrBadArgs = errors.New("gpio: bad command argument")
 	// ErrNotRunning is returned by SendCommand before Run has set up the pins.
 	ErrNotRunning = errors.New("gpio: source not running")
+	// ErrRan is returned by a second call of Run.
+	ErrRan = errors.New("gpio: Run already called")
 )
 
 // Opener resolves a pin name ("GPIO17") to a pin. Host returns the real one;

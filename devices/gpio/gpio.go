@@ -34,6 +34,7 @@ import (
 type Source struct {
 	opts Options
 
+	ran     atomic.Bool
 	mu      sync.Mutex // guards running, emit and the outputs' state
 	running bool
 	emit    func(devices.Update)
@@ -101,11 +102,14 @@ func rateUnit(unit string, per time.Duration) string {
 	return unit + "/" + per.String()
 }
 
-// Run opens and configures the pins, emits the device's Meta and initial
+// Run may be called once. It opens and configures the pins, emits the device's Meta and initial
 // states, then reports input changes and counter rates until ctx ends.
 // It then puts every output in its safe state and returns ctx's error, or
 // the first error met while setting up or shutting down the pins.
 func (s *Source) Run(ctx context.Context, emit func(devices.Update)) (err error) {
+	if !s.ran.CompareAndSwap(false, true) {
+		return ErrRan
+	}
 	open := s.opts.Open
 	if open == nil {
 		if open, err = Host(&HostOptions{Logger: s.opts.Logger}); err != nil {
@@ -140,6 +144,12 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) (err error)
 	emit(devices.Update{Meta: &meta})
 
 	s.mu.Lock()
+	s.emit = emit
+	s.mu.Unlock()
+	// From here on, every output driven so far goes back to its safe state
+	// on the way out, even when setting up a later pin fails.
+	defer func() { err = errors.Join(err, s.shutdown()) }()
+	s.mu.Lock()
 	for _, o := range outs {
 		on := o.cfg.Initial == "ON"
 		if err := o.pin.Out(o.level(on)); err != nil {
@@ -147,11 +157,11 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) (err error)
 			return wrapPinErr(o.cfg.Pin, "drive", err)
 		}
 		o.on = on
+		s.outs = append(s.outs, o)
 		emit(devices.Update{Reading: s.outputReading(o, now)})
 	}
-	s.outs, s.emit, s.running = outs, emit, true
+	s.running = true
 	s.mu.Unlock()
-	defer func() { err = errors.Join(err, s.shutdown()) }()
 
 	for _, in := range ins {
 		if err := in.pin.In(in.pull, in.physical); err != nil {

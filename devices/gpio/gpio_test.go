@@ -557,3 +557,59 @@ func TestRunPermissionErrorFromPin(t *testing.T) {
 		t.Fatalf("missing pin: %v", err)
 	}
 }
+
+func TestFailedSetupRestoresSafeState(t *testing.T) {
+	good, bad := newPin("GPIO20"), newPin("GPIO21")
+	bad.failWith = errors.New("line busy")
+	src, err := dgpio.New(&dgpio.Options{
+		Outputs: []dgpio.Output{{Name: "a", Pin: "GPIO20", Initial: "ON"}, {Name: "b", Pin: "GPIO21"}},
+		Open: func(n string) (gpio.PinIO, error) {
+			if n == "GPIO20" {
+				return good, nil
+			}
+			return bad, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Run(context.Background(), func(devices.Update) {})
+	if err == nil || !strings.Contains(err.Error(), "GPIO21") || !strings.Contains(err.Error(), "line busy") {
+		t.Fatalf("Run: %v", err)
+	}
+	if good.level() != gpio.Low {
+		t.Fatal("output driven before the failure was left ON")
+	}
+	if err := src.Run(context.Background(), func(devices.Update) {}); !errors.Is(err, dgpio.ErrRan) {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+func TestHostWithoutChips(t *testing.T) {
+	open, err := dgpio.Host(&dgpio.HostOptions{Glob: func(string) ([]string, error) { return nil, nil }})
+	if err != nil {
+		t.Fatalf("Host without chips: %v", err)
+	}
+	p, err := open("GPIO17")
+	if err == nil {
+		t.Skipf("this machine has GPIO (%s); the missing-pin path is not reachable", p)
+	}
+	if !errors.Is(err, dgpio.ErrNoPin) || !strings.Contains(err.Error(), "GPIO17") {
+		t.Fatalf("missing pin: %v", err)
+	}
+}
+
+func FuzzParseSwitch(f *testing.F) {
+	for _, s := range []string{`"ON"`, `"off"`, `"TOGGLE"`, `true`, `0`, `1`, `2`, `null`, `{}`, `"`, ``, `" on "`} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, arg string, cur bool) {
+		on, err := dgpio.ParseSwitch(json.RawMessage(arg), cur)
+		if err != nil && on {
+			t.Fatal("error with ON result")
+		}
+		if err == nil && !json.Valid([]byte(arg)) {
+			t.Fatalf("accepted invalid JSON %q", arg)
+		}
+	})
+}
