@@ -768,3 +768,19 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+func TestTasmotaTimeIsLocalWithoutOffset(t *testing.T) {
+	r := newRecorder()
+	zone := time.FixedZone("CET", 3600)
+	s := newSim(t, r, sim.Options{Tasmota: 1, Seed: 1, Location: zone})
+	step(t, s, start)
+	for _, m := range r.all() {
+		if strings.HasSuffix(m.Topic, "/SENSOR") {
+			if !strings.Contains(m.Payload, `"Time":"2026-06-01T01:00:00"`) {
+				t.Fatalf("SENSOR %s, want local time 01:00:00 without offset", m.Payload)
+			}
+			return
+		}
+	}
+	t.Fatal("no SENSOR message at start")
+}
