@@ -24,6 +24,7 @@ type PermissionError struct {
 	Err  error
 }
 
+// Error names the path and how to get access.
 func (e *PermissionError) Error() string {
 	return fmt.Sprintf("gpio: permission denied on %s: add the user running gatewayd to the \"gpio\" group "+
 		"(usermod -aG gpio <user>, or SupplementaryGroups=gpio in the systemd unit) and make sure /dev/gpiochip* "+

@@ -84,7 +84,9 @@ type Options struct {
 	// Seed seeds every random choice; the same seed, start time and options
 	// give the same messages.
 	Seed uint64
-	// Start is the virtual start time. Zero means Clock.Now() at New.
+	// Start is the virtual start time. Zero means Clock.Now() at New. A
+	// Start in the past makes Run publish the backlog at once, with the
+	// payloads' timestamps in the past: a backfill.
 	Start time.Time
 	// Clock drives Run. Nil means the wall clock.
 	Clock Clock
@@ -115,7 +117,10 @@ type DeviceInfo struct {
 
 // Stats counts what the simulator did.
 type Stats struct {
-	Published, PublishErrors, Commands, DroppedCommands uint64
+	// Published and PublishErrors count publish calls that succeeded and failed.
+	Published, PublishErrors uint64
+	// Commands counts commands handled; DroppedCommands those lost to a full queue.
+	Commands, DroppedCommands uint64
 }
 
 // Simulator generates device traffic. Step and Run must not be called
@@ -333,6 +338,9 @@ func (s *Simulator) Run(ctx context.Context) error {
 		if d.online {
 			s.goOffline(d)
 		}
+	}
+	if s.opts.Zigbee > 0 {
+		s.publish(s.opts.ZigbeeBase+"/bridge/state", []byte(`{"state":"offline"}`), true)
 	}
 	s.stepMu.Unlock()
 	return ctx.Err()

@@ -98,13 +98,13 @@ func TestDeterministic(t *testing.T) {
 		s := newSim(t, r, o)
 		// Different step sizes must not change the output.
 		for i := 1; i <= steps; i++ {
-			step(t, s, start.Add(time.Duration(i)*2*time.Hour/time.Duration(steps)))
+			step(t, s, start.Add(time.Duration(i)*time.Hour/time.Duration(steps)))
 		}
 		return r.all()
 	}
 	a, b := run(o, 1), run(o, 37)
-	if len(a) < 1000 {
-		t.Fatalf("only %d messages in two hours", len(a))
+	if len(a) < 500 {
+		t.Fatalf("only %d messages in an hour", len(a))
 	}
 	if !slices.Equal(a, b) {
 		for i := range min(len(a), len(b)) {
@@ -258,7 +258,7 @@ func (c *checker) check(m msg) error {
 		if rest, ok := strings.CutPrefix(t, "zigbee2mqtt/"); ok {
 			if rest == "bridge/state" {
 				wantRetained = true
-				return oneOf(p, `{"state":"online"}`)
+				return oneOf(p, `{"state":"online"}`, `{"state":"offline"}`)
 			}
 			if name, ok := strings.CutSuffix(rest, "/availability"); ok {
 				wantRetained = true
@@ -346,7 +346,7 @@ func TestMessagesWellFormed(t *testing.T) {
 	r := newRecorder()
 	s := newSim(t, r, sim.Options{Generic: 2, Tasmota: 2, Zigbee: 4, Shelly: 2, ESPHome: 2, Seed: 7,
 		DropoutProb: 0.05, BurstProb: 0.05, SwitchProb: 0.1, Interval: 20 * time.Second})
-	step(t, s, start.Add(6*time.Hour))
+	step(t, s, start.Add(2*time.Hour))
 	c := newChecker(s)
 	seen := map[string]bool{}
 	for _, m := range r.all() {
