@@ -289,7 +289,13 @@ func (d *device) z2mPayload() []byte {
 }
 
 func (s *Simulator) publishShellyNotify(d *device, t time.Time, full bool, source string) {
-	n := shellyNotify{Src: d.id, Dst: d.id + "/events", Method: "NotifyStatus"}
+	s.publishShellyMethod(d, t, "NotifyStatus", full, source)
+}
+
+// publishShellyMethod sends a notification; a device that just connected
+// sends NotifyFullStatus, later reports are NotifyStatus deltas.
+func (s *Simulator) publishShellyMethod(d *device, t time.Time, method string, full bool, source string) {
+	n := shellyNotify{Src: d.id, Dst: d.id + "/events", Method: method}
 	n.Params.TS = round(float64(t.UnixMilli())/1000, 2)
 	n.Params.Switch = d.shellyStatus(full, source)
 	s.publish(d.id+"/events/rpc", mustJSON(n), false)

@@ -418,7 +418,11 @@ func (s *Simulator) handle(ev event) {
 		d.online = true
 		d.boot = ev.at
 		s.publishOnline(d)
-		s.publishTelemetry(d, ev.at)
+		if d.conv == ShellyGen2 {
+			s.publishShellyMethod(d, ev.at, "NotifyFullStatus", true, "")
+		} else {
+			s.publishTelemetry(d, ev.at)
+		}
 	case evBurst:
 		if d.online {
 			d.advance(ev.at)

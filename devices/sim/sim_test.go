@@ -297,7 +297,7 @@ func (c *checker) check(m msg) error {
 				if err := json.Unmarshal([]byte(p), &n); err != nil {
 					return err
 				}
-				if n.Src != prefix || n.Method != "NotifyStatus" {
+				if n.Src != prefix || (n.Method != "NotifyStatus" && n.Method != "NotifyFullStatus") {
 					return fmt.Errorf("src %q method %q", n.Src, n.Method)
 				}
 				var ts float64
@@ -354,6 +354,12 @@ func TestMessagesWellFormed(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen[strings.SplitN(m.Topic, "/", 2)[0]] = true
+		if strings.Contains(m.Payload, `"method":"NotifyFullStatus"`) {
+			seen["full"] = true
+		}
+	}
+	if !seen["full"] {
+		t.Error("no Shelly NotifyFullStatus after connecting")
 	}
 	for _, p := range []string{"devices", "tele", "stat", "zigbee2mqtt"} {
 		if !seen[p] {
