@@ -40,3 +40,6 @@ npm-deps:
 
 clean:
 	rm -rf bin
+
+# Cross-builds, ARM tests under qemu and packages live in their own file.
+-include scripts/dist.mk
