@@ -316,7 +316,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-
 func newTestServer(t *testing.T, h http.Handler) *httptest.Server {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)

@@ -82,7 +82,7 @@ type Session struct {
 	// upgrade
 	probe        *websocket.Conn // websocket being upgraded to
 	probeRaw     net.Conn
-	probed       bool            // "2probe" answered, waiting for "5"
+	probed       bool // "2probe" answered, waiting for "5"
 	upgradeTimer *time.Timer
 
 	// heartbeat
@@ -430,4 +430,3 @@ func (s *Session) onPong() {
 	s.awaitPong = false
 	s.resetHeartbeatLocked(s.srv.opts.PingInterval)
 }
-
