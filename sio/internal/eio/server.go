@@ -301,7 +301,7 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 	ss := &Session{
 		srv:       s,
 		id:        sid,
-		req:       r.WithContext(context.WithoutCancel(r.Context())),
+		req:       r.WithContext(context.Background()), // not the request's: it would pin net/http state
 		conn:      conn,
 		raw:       raw,
 		transport: transport,
