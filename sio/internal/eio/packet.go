@@ -40,7 +40,9 @@ func decodeText(b []byte) (packet, error) {
 	if len(b) == 0 || b[0] < typeOpen || b[0] > typeNoop {
 		return packet{}, errParse
 	}
-	return packet{typ: b[0], data: b[1:]}, nil
+	// Capped, so a handler appending to its Data cannot overwrite the next
+	// packet of the same payload.
+	return packet{typ: b[0], data: b[1:len(b):len(b)]}, nil
 }
 
 // decodePollPacket decodes one packet of a polling payload, where a binary

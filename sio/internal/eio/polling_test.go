@@ -468,3 +468,36 @@ func TestTransportsOption(t *testing.T) {
 		t.Errorf("DisallowUpgrades offers %v", hs.Upgrades)
 	}
 }
+
+func TestPollingSlowClient(t *testing.T) {
+	opts := longOpts()
+	opts.MaxQueuedBytes = 1000
+	e := newEnv(t, opts, false)
+	sid, r := e.handshake()
+	msg := eio.Packet{Data: make([]byte, 99)}
+	for i := range 10 {
+		if err := r.s.Send(false, msg); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if err := r.s.Send(false, msg); !errors.Is(err, eio.ErrSlowClient) {
+		t.Fatalf("send over the cap: %v", err)
+	}
+	if reason := r.waitClosed(t); reason != eio.ReasonSlowClient {
+		t.Errorf("reason %q", reason)
+	}
+	if res := e.get(sid); res.status != 400 {
+		t.Errorf("GET after slow-client close: %d", res.status)
+	}
+}
+
+func TestPayloadDataIsCapped(t *testing.T) {
+	pkts, err := eio.DecodePayload([]byte("4ab\x1e4cd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(pkts[0].Data, 'X')
+	if string(pkts[1].Data) != "cd" {
+		t.Errorf("appending to one packet changed the next: %q", pkts[1].Data)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ func TestPerMessageDeflate(t *testing.T) {
 
 func TestSlowClient(t *testing.T) {
 	opts := longOpts()
-	opts.MaxQueuedBytes = 64 << 10
+	opts.MaxQueuedBytes = 256 << 10
 	e := newEnv(t, opts, false)
 	c := e.dial("") // never read
 	r := e.session()
@@ -236,12 +237,16 @@ func TestSlowClient(t *testing.T) {
 			break
 		}
 		sent += len(chunk.Data)
-		if sent%(1<<20) == 0 {
-			time.Sleep(time.Millisecond) // let the writer fill the socket buffers
-		}
+		// Pace the sends so the writer keeps the queue short while the
+		// socket takes data: the queue only fills once the client's socket
+		// buffers are full.
+		time.Sleep(200 * time.Microsecond)
 	}
 	if !errors.Is(err, eio.ErrSlowClient) {
 		t.Fatalf("after %d bytes: Send error %v, want ErrSlowClient", sent, err)
+	}
+	if sent < 1<<20 {
+		t.Errorf("slow client declared after only %d KiB: the writer is not draining", sent>>10)
 	}
 	if reason := r.waitClosed(t); reason != eio.ReasonSlowClient {
 		t.Errorf("reason %q", reason)
@@ -414,5 +419,57 @@ func TestOpenCallbackSends(t *testing.T) {
 	}
 	if _, msg := readFrame(t, c); msg != "4welcome" {
 		t.Errorf("second frame %q", msg)
+	}
+}
+
+// closingHandler closes its own session from inside OnMessage.
+type closingHandler struct {
+	s      *eio.Session
+	inMsg  atomic.Bool
+	closed chan string
+}
+
+func (h *closingHandler) OnMessage(p eio.Packet) {
+	h.inMsg.Store(true)
+	_ = h.s.Send(false, eio.Packet{Data: []byte("goodbye")})
+	h.s.Close(eio.ReasonForcedClose)
+	time.Sleep(20 * time.Millisecond) // OnClose must wait for this to return
+	h.inMsg.Store(false)
+}
+
+func (h *closingHandler) OnClose(reason string) {
+	if h.inMsg.Load() {
+		reason = "OnClose during OnMessage"
+	}
+	h.closed <- reason
+}
+
+func TestCloseFromHandler(t *testing.T) {
+	closed := make(chan string, 1)
+	srv := eio.NewServer(longOpts(), func(s *eio.Session) eio.Handler {
+		return &closingHandler{s: s, closed: closed}
+	})
+	ts := newTestServer(t, srv)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	readFrame(t, c)
+	writeText(t, c, "4bye")
+	if _, msg := readFrame(t, c); msg != "4goodbye" {
+		t.Errorf("got %q", msg)
+	}
+	waitWSClosed(t, c)
+	select {
+	case reason := <-closed:
+		if reason != eio.ReasonForcedClose {
+			t.Errorf("reason %q", reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClose not called")
 	}
 }
