@@ -158,10 +158,8 @@ func (s *Session) onReadError(c *websocket.Conn, err error) {
 // It reports whether to keep reading.
 func (s *Session) onProbeFrame(c *websocket.Conn, typ websocket.MessageType, data []byte) bool {
 	if typ == websocket.MessageText && string(data) == "2probe" {
-		if err := c.Write(context.Background(), websocket.MessageText, []byte("3probe")); err != nil {
-			s.abortUpgrade(c)
-			return false
-		}
+		// Mark the upgrade before answering: a GET the client sends after
+		// seeing "3probe" must find it.
 		s.mu.Lock()
 		if s.probe != c {
 			s.mu.Unlock()
@@ -173,6 +171,10 @@ func (s *Session) onProbeFrame(c *websocket.Conn, typ websocket.MessageType, dat
 			s.answerPollLocked(pollResult{status: http.StatusOK, body: []byte{typeNoop}})
 		}
 		s.mu.Unlock()
+		if err := c.Write(context.Background(), websocket.MessageText, []byte("3probe")); err != nil {
+			s.abortUpgrade(c)
+			return false
+		}
 		return true
 	}
 	if typ == websocket.MessageText && string(data) == "5" {
