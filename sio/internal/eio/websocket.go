@@ -1,0 +1,305 @@
+package eio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Buffer sizes of a websocket connection. They stay allocated for the whole
+// life of the connection, so they are kept small: frames larger than the
+// buffers are read and written directly.
+const (
+	wsReadBufSize  = 512
+	wsWriteBufSize = 512
+	// wsCompressionThreshold is the smallest message permessage-deflate
+	// compresses, the Node.js engine.io default.
+	wsCompressionThreshold = 1024
+)
+
+// serveWebSocket accepts a websocket: a new session when ss is nil, else a
+// candidate for upgrading the polling session ss.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Session) {
+	if ss != nil && s.opts.DisallowUpgrades {
+		s.refuse(w, http.StatusBadRequest, codeBadRequest)
+		return
+	}
+	opts := &websocket.AcceptOptions{
+		// Origins are checked by AllowRequest, as in the reference server.
+		InsecureSkipVerify: true,
+	}
+	if s.opts.PerMessageDeflate {
+		// No context takeover: a sliding window per connection would cost
+		// 32 KiB of memory each.
+		opts.CompressionMode = websocket.CompressionNoContextTakeover
+		opts.CompressionThreshold = wsCompressionThreshold
+	}
+	hc := &hijackCapture{ResponseWriter: w}
+	conn, err := websocket.Accept(hc, r, opts)
+	if err != nil {
+		s.log.Debug("eio: websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn.SetReadLimit(s.opts.MaxPayload)
+
+	if ss == nil {
+		ss = s.newSession(r, transportWebSocket, conn, hc.conn)
+		ss.mu.Lock()
+		ss.flushLocked()
+		ss.mu.Unlock()
+		// Read on a new goroutine so that this request's goroutine, and the
+		// buffers net/http holds for it, go away.
+		s.goTracked(func() { ss.readLoop(conn) })
+		return
+	}
+
+	ss.mu.Lock()
+	if ss.state != stateOpen || ss.transport != transportPolling || ss.probe != nil {
+		ss.mu.Unlock()
+		// Only one websocket per session.
+		t := time.AfterFunc(maxFlushWait, func() { _ = hc.conn.Close() })
+		_ = conn.Close(websocket.StatusPolicyViolation, "session already upgraded")
+		t.Stop()
+		return
+	}
+	ss.probe = conn
+	ss.probeRaw = hc.conn
+	ss.upgradeTimer = time.AfterFunc(s.opts.UpgradeTimeout, func() {
+		if ss.abortUpgrade(conn) {
+			s.log.Debug("eio: upgrade timed out", "sid", ss.id)
+		}
+	})
+	ss.mu.Unlock()
+	s.goTracked(func() { ss.readLoop(conn) })
+}
+
+// abortUpgrade drops the candidate websocket c, keeping polling. It reports
+// whether c was still the candidate.
+func (s *Session) abortUpgrade(c *websocket.Conn) bool {
+	s.mu.Lock()
+	mine := s.probe == c
+	if mine {
+		s.probe = nil
+		s.probeRaw = nil
+		s.probed = false
+		s.upgradeTimer.Stop()
+	}
+	s.mu.Unlock()
+	_ = c.CloseNow()
+	return mine
+}
+
+// readLoop reads frames from c until it fails or the session ends; c is the
+// session's websocket or a candidate for an upgrade.
+func (s *Session) readLoop(c *websocket.Conn) {
+	ctx := context.Background()
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			s.onReadError(c, err)
+			return
+		}
+		s.mu.Lock()
+		probe, active := s.probe == c, s.conn == c
+		s.mu.Unlock()
+		if probe {
+			if !s.onProbeFrame(c, typ, data) {
+				return
+			}
+			continue
+		}
+		if !active {
+			_ = c.CloseNow()
+			return
+		}
+		if typ == websocket.MessageBinary {
+			s.onPacket(packet{typ: typeMessage, bin: true, data: data})
+			continue
+		}
+		p, err := decodeText(data)
+		if err != nil {
+			s.close(ReasonParseError, closeGraceful)
+			return
+		}
+		if !s.onPacket(p) {
+			return
+		}
+	}
+}
+
+func (s *Session) onReadError(c *websocket.Conn, err error) {
+	s.mu.Lock()
+	if s.probe == c {
+		s.mu.Unlock()
+		s.abortUpgrade(c)
+		return
+	}
+	active := s.conn == c && s.state == stateOpen
+	s.mu.Unlock()
+	if !active {
+		return
+	}
+	reason := ReasonTransportClose
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		reason = ReasonTransportError
+	}
+	s.close(reason, closeAbrupt)
+}
+
+// onProbeFrame handles a frame on a candidate websocket: "2probe" is
+// answered with "3probe", "5" completes the upgrade, anything else aborts it.
+// It reports whether to keep reading.
+func (s *Session) onProbeFrame(c *websocket.Conn, typ websocket.MessageType, data []byte) bool {
+	if typ == websocket.MessageText && string(data) == "2probe" {
+		// Mark the upgrade before answering: a GET the client sends after
+		// seeing "3probe" must find it.
+		s.mu.Lock()
+		if s.probe != c {
+			s.mu.Unlock()
+			return false
+		}
+		s.probed = true
+		if s.poll != nil && !s.poll.duringUpgrade {
+			// Release the pending GET so the client can pause polling.
+			s.answerPollLocked(pollResult{status: http.StatusOK, body: []byte{typeNoop}})
+		}
+		s.mu.Unlock()
+		if err := c.Write(context.Background(), websocket.MessageText, []byte("3probe")); err != nil {
+			s.abortUpgrade(c)
+			return false
+		}
+		return true
+	}
+	if typ == websocket.MessageText && string(data) == "5" {
+		s.mu.Lock()
+		if s.probe != c || s.state != stateOpen {
+			s.mu.Unlock()
+			_ = c.CloseNow()
+			return false
+		}
+		s.probe = nil
+		s.probed = false
+		s.upgradeTimer.Stop()
+		s.transport = transportWebSocket
+		s.conn = c
+		s.raw = s.probeRaw
+		s.probeRaw = nil
+		if s.poll != nil {
+			if s.poll.duringUpgrade {
+				s.answerPollLocked(pollResult{status: http.StatusBadRequest})
+			} else {
+				s.answerPollLocked(pollResult{status: http.StatusOK, body: []byte{typeNoop}})
+			}
+		}
+		s.flushLocked()
+		s.mu.Unlock()
+		s.srv.log.Debug("eio: upgraded", "sid", s.id)
+		return true
+	}
+	s.abortUpgrade(c)
+	return false
+}
+
+// writeLoop writes the queue to the websocket until it is empty, then exits;
+// Send starts it again. When the session is closing it closes the socket
+// and finishes the session.
+func (s *Session) writeLoop() {
+	ctx := context.Background()
+	var scratch []byte
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.state == stateClosed {
+			if s.state == stateOpen {
+				s.writing = false
+				s.mu.Unlock()
+				return
+			}
+			conn, abrupt := s.conn, s.mode == closeAbrupt
+			s.mu.Unlock()
+			// writing stays true: no writer starts after this one.
+			if abrupt {
+				_ = conn.CloseNow()
+			} else {
+				_ = conn.Close(websocket.StatusNormalClosure, "")
+			}
+			s.finish()
+			return
+		}
+		batch := s.queue
+		s.queue = nil
+		conn := s.conn
+		s.mu.Unlock()
+
+		failed := false
+		for i := range batch {
+			p := &batch[i]
+			if !failed {
+				var err error
+				if p.bin {
+					err = conn.Write(ctx, websocket.MessageBinary, p.data)
+				} else {
+					scratch = append(append(scratch[:0], p.typ), p.data...)
+					err = conn.Write(ctx, websocket.MessageText, scratch)
+				}
+				if err != nil {
+					failed = true
+					s.close(ReasonTransportError, closeAbrupt)
+				}
+			}
+			s.mu.Lock()
+			if s.state != stateClosed {
+				s.queued -= p.size()
+			}
+			s.mu.Unlock()
+		}
+		clear(batch)
+	}
+}
+
+// hijackCapture hands coder/websocket smaller connection buffers than the
+// 4 KiB ones net/http gives a hijacked connection, which an idle websocket
+// would otherwise hold for its whole life.
+// It also keeps the raw connection, so that a close can be bounded in time.
+type hijackCapture struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackCapture) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.conn = conn
+	if brw.Writer.Buffered() > 0 {
+		if err := brw.Writer.Flush(); err != nil {
+			return conn, brw, nil
+		}
+	}
+	n := brw.Reader.Buffered()
+	if n > wsReadBufSize {
+		return conn, brw, nil
+	}
+	var br *bufio.Reader
+	if n == 0 {
+		br = bufio.NewReaderSize(conn, wsReadBufSize)
+	} else {
+		// Bytes the client sent right after its handshake are already
+		// buffered: carry them over.
+		b, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn), wsReadBufSize)
+		if _, err := br.Peek(n); err != nil {
+			return conn, brw, nil
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBufSize)), nil
+}
