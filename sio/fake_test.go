@@ -21,7 +21,7 @@ var sessionIDs atomic.Int64
 // fakeSession is an in-memory Engine.IO session: it records what the
 // server sends and, with limit set, behaves like a bounded send queue.
 type fakeSession struct {
-	id  string
+	id string
 
 	mu       sync.Mutex
 	h        eio.Handler

@@ -1,8 +1,10 @@
 package sio
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gatewayd/sio/internal/eio"
 	"gatewayd/sio/internal/parser"
@@ -241,3 +243,19 @@ func (n *Namespace) SocketsLeave(rooms ...string) { n.Broadcast().SocketsLeave(r
 // DisconnectSockets disconnects every socket of the namespace; see
 // Socket.Disconnect for close.
 func (n *Namespace) DisconnectSockets(close bool) { n.Broadcast().DisconnectSockets(close) }
+
+// Volatile returns an operator whose packets may be dropped for sockets not
+// ready to receive them.
+func (n *Namespace) Volatile() Broadcast { return n.Broadcast().Volatile() }
+
+// Local returns an operator reaching only this node's sockets.
+func (n *Namespace) Local() Broadcast { return n.Broadcast().Local() }
+
+// Timeout returns an operator whose EmitWithAck waits at most d.
+func (n *Namespace) Timeout(d time.Duration) Broadcast { return n.Broadcast().Timeout(d) }
+
+// EmitWithAck sends event to every socket and collects their acks; see
+// Broadcast.EmitWithAck.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return n.Broadcast().EmitWithAck(ctx, event, args...)
+}

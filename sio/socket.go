@@ -84,6 +84,7 @@ type Socket struct {
 	onDisc    []func(reason Reason)
 	acks      map[int64]chan ackReply
 	data      any
+	reason    Reason // set when closed
 }
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
@@ -183,9 +184,16 @@ func (s *Socket) OnDisconnecting(h func(reason Reason)) {
 }
 
 // OnDisconnect adds a handler called once the socket is disconnected, with
-// one of the Reason values.
+// one of the Reason values. On a socket already disconnected (the client
+// may go while the connection handlers still run) h is called at once.
 func (s *Socket) OnDisconnect(h func(reason Reason)) {
 	s.mu.Lock()
+	if s.state == stateClosed {
+		reason := s.reason
+		s.mu.Unlock()
+		h(reason)
+		return
+	}
 	s.onDisc = append(s.onDisc, h)
 	s.mu.Unlock()
 }
@@ -477,6 +485,7 @@ func (s *Socket) detach(reason Reason, notify bool) {
 	}
 	wasConnected := s.state == stateConnected
 	s.state = stateClosed
+	s.reason = reason
 	acks := s.acks
 	s.acks = nil
 	discing, disc := s.onDiscing, s.onDisc
