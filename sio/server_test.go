@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"errors"
 	"regexp"
 	"slices"
@@ -405,4 +406,57 @@ func TestDynamicNamespaces(t *testing.T) {
 	if srv.Of("/dyn-1").Name() != "/dyn-1" || len(srv.Of("/dyn-1").FetchSockets()) != 2 {
 		t.Fatal("child namespace not registered")
 	}
+}
+
+func TestServeHTTPPath(t *testing.T) {
+	srv := newTestServer(t, &sio.Options{Path: "/rt/"})
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/other/?EIO=4&transport=polling", 404},
+		{"/socket.io/?EIO=4&transport=polling", 404},
+	} {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+		if w.Code != tc.code {
+			t.Errorf("%s: %d, want %d", tc.path, w.Code, tc.code)
+		}
+	}
+	// Under the path, the request reaches the engine.
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, httptest.NewRequest("GET", "/rt/?EIO=4&transport=polling", nil))
+	if w.Code == 404 {
+		t.Fatal("request under Path not handed to the engine")
+	}
+}
+
+func TestOnDisconnectAfterTheFact(t *testing.T) {
+	srv := newTestServer(t, nil)
+	_, ss := joined(t, srv, 1)
+	ss[0].Disconnect(false)
+	got := make(chan string, 1)
+	ss[0].OnDisconnect(func(r string) { got <- r })
+	select {
+	case r := <-got:
+		if r != sio.ReasonServerNamespaceDisconnect {
+			t.Fatal(r)
+		}
+	default:
+		t.Fatal("handler added after the disconnect was not called")
+	}
+	ss[0].Disconnect(false) // idempotent
+	if ss[0].Connected() {
+		t.Fatal("still connected")
+	}
+}
+
+func TestConnectErrorWithBadData(t *testing.T) {
+	srv := newTestServer(t, nil)
+	srv.Of("/").Use(func(*sio.Socket) error {
+		return &sio.ConnectError{Message: "no", Data: func() {}}
+	})
+	c := dial(t, srv)
+	c.text("0")
+	c.expectText(`4{"message":"no"}`)
 }
