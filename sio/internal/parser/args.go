@@ -328,10 +328,20 @@ func skipSpace(b []byte, i int) int {
 // skipValue returns the end of the JSON value starting at b[i]. It checks
 // the value is well formed with json.Valid once its extent is known.
 func skipValue(b []byte, i int) (int, error) {
-	start := i
 	if i >= len(b) {
 		return 0, errors.New("parser: missing JSON value")
 	}
+	end := scanValue(b, i)
+	if end > len(b) || !json.Valid(b[i:end]) {
+		return 0, errors.New("parser: malformed JSON value")
+	}
+	return end, nil
+}
+
+// scanValue returns the end of the value starting at b[i] (i < len(b)) by
+// matching brackets and strings; the result may exceed len(b) for an
+// unterminated string. It does not validate.
+func scanValue(b []byte, i int) int {
 	switch b[i] {
 	case '"':
 		i = skipString(b, i)
@@ -357,10 +367,7 @@ func skipValue(b []byte, i int) (int, error) {
 			i++
 		}
 	}
-	if i < 0 || i > len(b) || !json.Valid(b[start:i]) {
-		return 0, errors.New("parser: malformed JSON value")
-	}
-	return i, nil
+	return i
 }
 
 // skipString returns the index after the string starting at b[i], or

@@ -174,17 +174,18 @@ func checkShape(p *Packet) error {
 		if first != '[' {
 			return invalid("EVENT payload is not an array")
 		}
-		elems, err := SplitArray(p.Data)
-		if err != nil {
-			return invalid("EVENT payload: %v", err)
-		}
-		if len(elems) == 0 {
+		// The whole payload is valid JSON already: only the first element
+		// needs looking at.
+		i := skipSpace(p.Data, skipSpace(p.Data, 0)+1)
+		if i >= len(p.Data) || p.Data[i] == ']' {
 			return invalid("EVENT payload is empty")
 		}
-		switch c := firstByte(elems[0]); {
+		end := scanValue(p.Data, i)
+		first := p.Data[i:end]
+		switch c := first[0]; {
 		case c == '"':
 			var name string
-			if err := json.Unmarshal(elems[0], &name); err != nil {
+			if err := json.Unmarshal(first, &name); err != nil {
 				return invalid("event name: %v", err)
 			}
 			if reserved[name] {
