@@ -73,6 +73,9 @@ func (b Broadcast) Timeout(d time.Duration) Broadcast {
 }
 
 func (b Broadcast) message(event string, args []any) (*Message, error) {
+	if b.nsp == nil {
+		return nil, ErrNoNamespace
+	}
 	if parserReserved(event) {
 		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
 	}
@@ -172,6 +175,9 @@ func (b Broadcast) EmitWithAck(ctx context.Context, event string, args ...any) (
 
 // FetchSockets returns the selected local sockets.
 func (b Broadcast) FetchSockets() []*Socket {
+	if b.nsp == nil {
+		return nil
+	}
 	return b.nsp.localSockets(b.rooms, b.except)
 }
 

@@ -144,6 +144,7 @@ func (c *conn) OnMessage(m eio.Packet) {
 func (c *conn) protocolError(err error) {
 	c.srv.log.Debug("sio: protocol error", "sid", c.sess.ID(), "err", err)
 	c.closing.Store(true)
+	c.srv.parseErrors.Add(1)
 	c.sess.Close(ReasonParseError)
 }
 
@@ -254,11 +255,14 @@ func (c *conn) removeSocket(s *Socket) {
 func (c *conn) send(pkts []eio.Packet, volatile, compress bool) error {
 	if volatile {
 		// A dropped volatile packet is what volatile means, not an error.
-		c.sess.SendVolatile(compress, pkts...)
+		if !c.sess.SendVolatile(compress, pkts...) {
+			c.srv.volatileDropped.Add(1)
+		}
 		return nil
 	}
 	if err := c.sess.Send(compress, pkts...); err != nil {
 		if errors.Is(err, eio.ErrSlowClient) {
+			c.srv.slowClients.Add(1)
 			return ErrSlowClient
 		}
 		return ErrDisconnected

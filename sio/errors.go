@@ -22,8 +22,9 @@ var (
 	ErrNoAck = errors.New("sio: the client asked for no ack")
 	// ErrAckSent means Event.Ack was called a second time.
 	ErrAckSent = errors.New("sio: ack already sent")
-	// ErrServerClosed means the Server is closed.
-	ErrServerClosed = errors.New("sio: server closed")
+	// ErrNoNamespace means a zero Broadcast or Emitter was used; get them
+	// from a Namespace or a Socket.
+	ErrNoNamespace = errors.New("sio: zero Broadcast or Emitter")
 )
 
 // ConnectError refuses a namespace connection from a middleware with a

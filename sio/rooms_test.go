@@ -226,8 +226,8 @@ func TestVolatileAndCompress(t *testing.T) {
 	cs[1].sess.mu.Lock()
 	dropped := cs[1].sess.dropped
 	cs[1].sess.mu.Unlock()
-	if dropped != 2 {
-		t.Fatalf("%d dropped", dropped)
+	if dropped != 2 || srv.Stats().VolatileDropped != 2 {
+		t.Fatalf("%d dropped, stats %+v", dropped, srv.Stats())
 	}
 	if err := ss[1].Compress(false).Emit("plain"); err != nil {
 		t.Fatal(err)
@@ -271,6 +271,10 @@ func TestSlowClientIsClosedAndBroadcastContinues(t *testing.T) {
 	if reason := cs[0].waitClosed(); reason != sio.ReasonSlowClient {
 		t.Fatal(reason)
 	}
+	if st := srv.Stats(); st.SlowClients != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	eventually(t, "connections forgotten", func() bool { return srv.Stats().Connections == 1 })
 }
 
 func TestDisconnectVariants(t *testing.T) {
@@ -405,6 +409,26 @@ func TestSocketMiddlewareOnAnyAndData(t *testing.T) {
 	wg.Wait()
 	if _, ok := s.Data().(int); !ok {
 		t.Fatal("data lost")
+	}
+}
+
+func TestZeroValues(t *testing.T) {
+	var b sio.Broadcast
+	if err := b.To("x").Emit("e"); !errors.Is(err, sio.ErrNoNamespace) {
+		t.Fatal(err)
+	}
+	if _, err := b.EmitWithAck(context.Background(), "e"); !errors.Is(err, sio.ErrNoNamespace) {
+		t.Fatal(err)
+	}
+	if b.FetchSockets() != nil {
+		t.Fatal("sockets from a zero Broadcast")
+	}
+	var e sio.Emitter
+	if err := e.Emit("e"); !errors.Is(err, sio.ErrNoNamespace) {
+		t.Fatal(err)
+	}
+	if _, err := e.EmitWithAck(context.Background(), "e"); !errors.Is(err, sio.ErrNoNamespace) {
+		t.Fatal(err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gatewayd/sio/internal/eio"
 )
@@ -31,6 +32,36 @@ type Server struct {
 	closed bool
 
 	workers sync.WaitGroup // one per connection, running handlers
+
+	volatileDropped atomic.Uint64
+	slowClients     atomic.Uint64
+	parseErrors     atomic.Uint64
+}
+
+// Stats are counters of a Server, for monitoring.
+type Stats struct {
+	// Connections is the number of open Engine.IO connections.
+	Connections int
+	// VolatileDropped counts volatile packets dropped for a socket whose
+	// transport was not ready.
+	VolatileDropped uint64
+	// SlowClients counts connections closed for going over MaxQueuedBytes.
+	SlowClients uint64
+	// ParseErrors counts connections closed for a protocol violation.
+	ParseErrors uint64
+}
+
+// Stats returns the server's current counters.
+func (s *Server) Stats() Stats {
+	s.mu.RLock()
+	n := len(s.conns)
+	s.mu.RUnlock()
+	return Stats{
+		Connections:     n,
+		VolatileDropped: s.volatileDropped.Load(),
+		SlowClients:     s.slowClients.Load(),
+		ParseErrors:     s.parseErrors.Load(),
+	}
 }
 
 // NewServer returns a server configured by opts (nil means all defaults).

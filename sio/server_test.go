@@ -336,6 +336,9 @@ func TestMalformedInputClosesWithParseError(t *testing.T) {
 			if reason := c.waitClosed(); reason != sio.ReasonParseError {
 				t.Fatalf("closed with %q", reason)
 			}
+			if st := srv.Stats(); st.ParseErrors != 1 {
+				t.Fatalf("stats %+v", st)
+			}
 			if tc.join {
 				if got := r.wait(t, 1); got[0] != sio.ReasonParseError {
 					t.Fatalf("socket reason %q", got[0])

@@ -317,6 +317,9 @@ func (e Emitter) Timeout(d time.Duration) Emitter {
 // the connection's send queue overflowed (the connection is then closing).
 // A volatile packet that is dropped is not an error.
 func (e Emitter) Emit(event string, args ...any) error {
+	if e.s == nil {
+		return ErrNoNamespace
+	}
 	return e.s.emit(event, args, -1, e.volatile, e.compress)
 }
 
@@ -326,6 +329,9 @@ func (e Emitter) Emit(event string, args ...any) error {
 // socket disconnects before the reply.
 func (e Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	s := e.s
+	if s == nil {
+		return Args{}, ErrNoNamespace
+	}
 	ch := make(chan ackReply, 1)
 	id := s.nsp.ackIDs.Add(1) - 1
 	if !s.expectAck(id, ch) {
