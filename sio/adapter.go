@@ -1,0 +1,191 @@
+package sio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+)
+
+// Adapter keeps the room membership of one namespace and carries broadcasts
+// to other server nodes. The namespace does the local fan-out itself: it asks
+// the adapter which local sockets match, encodes the packet once and hands
+// the same bytes to each of them.
+//
+// The in-memory adapter (NewMemoryAdapter) is the default. A multi-node
+// adapter (Redis pub/sub) implements Publish by sending the Message to the
+// other nodes, where it calls the deliver func its factory received.
+// Connection-state recovery will hook in through an optional interface that
+// an adapter may also implement (checked by type assertion), so this one
+// stays narrow.
+//
+// Implementations must be safe for concurrent use. Sockets are named by their
+// id; every socket is also in the room named after its id.
+type Adapter interface {
+	// AddAll puts socket id in rooms.
+	AddAll(id string, rooms ...string)
+	// Del removes socket id from room.
+	Del(id, room string)
+	// DelAll removes socket id from every room.
+	DelAll(id string)
+	// Rooms returns the rooms of socket id, nil when it has none.
+	Rooms(id string) []string
+	// SocketIDs returns the local sockets in any of rooms (every socket of
+	// the namespace when rooms is empty) that are in none of except, each
+	// once.
+	SocketIDs(rooms, except []string) []string
+	// Publish carries a broadcast to the other nodes. An adapter for a
+	// single process does nothing.
+	Publish(ctx context.Context, m *Message) error
+	// Close releases the adapter's resources when the server closes.
+	Close() error
+}
+
+// AdapterFactory creates the adapter of the namespace called nsp. deliver
+// fans a Message that arrived from another node out to the local sockets;
+// it must not be called for messages this node published.
+type AdapterFactory func(nsp string, deliver func(*Message)) Adapter
+
+// Message is one broadcast as it travels between nodes: the event payload
+// with its placeholders, its attachments and the targeting options.
+type Message struct {
+	// Data is the JSON array ["event", args...], placeholders included.
+	Data json.RawMessage
+	// Attachments are the binary attachments the placeholders name.
+	Attachments [][]byte
+	// Rooms and Except select the recipients (no rooms: everyone).
+	Rooms, Except []string
+	// Volatile messages may be dropped for a socket that is not ready.
+	Volatile bool
+	// Compress asks the transport to compress the packet.
+	Compress bool
+}
+
+// memoryAdapter is the single-process Adapter.
+type memoryAdapter struct {
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room → socket ids
+	sids  map[string]map[string]struct{} // socket id → rooms
+}
+
+var _ Adapter = (*memoryAdapter)(nil)
+
+// NewMemoryAdapter returns the in-memory Adapter for one process; it is the
+// default AdapterFactory.
+func NewMemoryAdapter(nsp string, deliver func(*Message)) Adapter {
+	return &memoryAdapter{
+		rooms: make(map[string]map[string]struct{}),
+		sids:  make(map[string]map[string]struct{}),
+	}
+}
+
+func (a *memoryAdapter) AddAll(id string, rooms ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mine := a.sids[id]
+	if mine == nil {
+		mine = make(map[string]struct{}, len(rooms))
+		a.sids[id] = mine
+	}
+	for _, r := range rooms {
+		mine[r] = struct{}{}
+		members := a.rooms[r]
+		if members == nil {
+			members = make(map[string]struct{})
+			a.rooms[r] = members
+		}
+		members[id] = struct{}{}
+	}
+}
+
+func (a *memoryAdapter) Del(id, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if mine := a.sids[id]; mine != nil {
+		delete(mine, room)
+	}
+	a.delMember(room, id)
+}
+
+func (a *memoryAdapter) delMember(room, id string) {
+	if members := a.rooms[room]; members != nil {
+		delete(members, id)
+		if len(members) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+func (a *memoryAdapter) DelAll(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.sids[id] {
+		a.delMember(r, id)
+	}
+	delete(a.sids, id)
+}
+
+func (a *memoryAdapter) Rooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	mine := a.sids[id]
+	if len(mine) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(mine))
+	for r := range mine {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var excluded map[string]struct{}
+	for _, r := range except {
+		for id := range a.rooms[r] {
+			if excluded == nil {
+				excluded = make(map[string]struct{})
+			}
+			excluded[id] = struct{}{}
+		}
+	}
+	if len(rooms) == 0 {
+		out := make([]string, 0, len(a.sids))
+		for id := range a.sids {
+			if _, ex := excluded[id]; !ex {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	if len(rooms) == 1 {
+		members := a.rooms[rooms[0]]
+		out := make([]string, 0, len(members))
+		for id := range members {
+			if _, ex := excluded[id]; !ex {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]struct{})
+	var out []string
+	for _, r := range rooms {
+		for id := range a.rooms[r] {
+			if _, ex := excluded[id]; ex {
+				continue
+			}
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (a *memoryAdapter) Publish(context.Context, *Message) error { return nil }
+
+func (a *memoryAdapter) Close() error { return nil }

@@ -1,0 +1,309 @@
+package sio
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gatewayd/sio/internal/eio"
+	"gatewayd/sio/internal/parser"
+)
+
+// queueSize bounds the packets a client may have waiting for its handlers;
+// past it, reading from that client pauses (backpressure).
+const queueSize = 256
+
+// conn is one Engine.IO connection, carrying one Socket per namespace the
+// client joined. It is the session's eio.Handler.
+//
+// OnMessage decodes packets on the engine's goroutine. ACKs are delivered
+// there directly; CONNECT, DISCONNECT and EVENT packets go, in order, to the
+// connection's worker goroutine, which runs middleware and handlers. OnClose
+// disconnects the sockets at once, so handlers waiting for acks wake up.
+type conn struct {
+	srv  *Server
+	sess session
+	dec  parser.Decoder // used by OnMessage only
+	base Handshake      // Auth filled per namespace
+
+	queue     chan *parser.Packet
+	done      chan struct{}
+	closing   atomic.Bool
+	closeOnce sync.Once
+
+	mu         sync.Mutex
+	sockets    map[string]*Socket // by namespace name
+	connecting map[string]bool    // CONNECTs queued or running
+	closed     bool
+	timer      *time.Timer
+}
+
+var _ eio.Handler = (*conn)(nil)
+
+func newConn(s *Server, sess session) *conn {
+	c := &conn{
+		srv:        s,
+		sess:       sess,
+		dec:        parser.Decoder{Server: true},
+		queue:      make(chan *parser.Packet, queueSize),
+		done:       make(chan struct{}),
+		sockets:    make(map[string]*Socket),
+		connecting: make(map[string]bool),
+	}
+	c.base = baseHandshake(sess.Request())
+	return c
+}
+
+func baseHandshake(r *http.Request) Handshake {
+	now := time.Now()
+	h := Handshake{Time: now, Issued: now.UnixMilli(), Headers: http.Header{}, Query: map[string][]string{}}
+	if r == nil {
+		return h
+	}
+	h.Headers = r.Header.Clone()
+	if r.URL != nil {
+		h.Query = r.URL.Query()
+		h.URL = r.URL.RequestURI()
+	}
+	h.Address = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h.Address = host
+	}
+	h.Secure = r.TLS != nil
+	h.XDomain = r.Header.Get("Origin") != ""
+	return h
+}
+
+// start arms the connect timeout and starts the worker.
+func (c *conn) start() {
+	c.mu.Lock()
+	c.timer = time.AfterFunc(c.srv.opts.ConnectTimeout, c.connectTimeout)
+	c.mu.Unlock()
+	go c.run()
+}
+
+func (c *conn) connectTimeout() {
+	c.mu.Lock()
+	idle := !c.closed && len(c.sockets) == 0
+	c.mu.Unlock()
+	if idle {
+		c.srv.log.Debug("sio: no namespace joined in time", "sid", c.sess.ID())
+		c.sess.Close(ReasonForcedServerClose)
+	}
+}
+
+// OnMessage receives one Engine.IO message.
+func (c *conn) OnMessage(m eio.Packet) {
+	if c.closing.Load() {
+		return
+	}
+	p, err := c.dec.Add(m.Data, m.Binary)
+	if err != nil {
+		c.protocolError(err)
+		return
+	}
+	if p == nil {
+		return // attachments still to come
+	}
+	switch p.Type {
+	case parser.Ack, parser.BinaryAck:
+		s := c.socket(p.Namespace)
+		if s == nil {
+			c.protocolError(errors.New("ack for a namespace not joined"))
+			return
+		}
+		s.onAck(p)
+	case parser.Connect:
+		c.mu.Lock()
+		dup := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		if !dup {
+			c.connecting[p.Namespace] = true
+		}
+		c.mu.Unlock()
+		if dup {
+			c.protocolError(errors.New("second CONNECT for " + p.Namespace))
+			return
+		}
+		c.enqueue(p)
+	default: // DISCONNECT, EVENT, BINARY_EVENT (the decoder refuses CONNECT_ERROR)
+		c.mu.Lock()
+		joined := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		c.mu.Unlock()
+		if !joined {
+			c.protocolError(errors.New(p.Type.String() + " for a namespace not joined"))
+			return
+		}
+		c.enqueue(p)
+	}
+}
+
+func (c *conn) protocolError(err error) {
+	c.srv.log.Debug("sio: protocol error", "sid", c.sess.ID(), "err", err)
+	c.closing.Store(true)
+	c.srv.parseErrors.Add(1)
+	c.sess.Close(ReasonParseError)
+}
+
+func (c *conn) enqueue(p *parser.Packet) {
+	select {
+	case c.queue <- p:
+	case <-c.done:
+	}
+}
+
+// run is the worker: it handles queued packets until the connection closes.
+func (c *conn) run() {
+	defer c.srv.workers.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case p := <-c.queue:
+			c.handle(p)
+		}
+	}
+}
+
+func (c *conn) handle(p *parser.Packet) {
+	switch p.Type {
+	case parser.Connect:
+		c.connect(p)
+	case parser.Disconnect:
+		if s := c.socket(p.Namespace); s != nil {
+			s.onclose(ReasonClientNamespaceDisconnect)
+		}
+	case parser.Event, parser.BinaryEvent:
+		if s := c.socket(p.Namespace); s != nil {
+			s.onEvent(p)
+		}
+	}
+}
+
+// connect handles a CONNECT: find the namespace, run its middleware, then
+// reply and run the connection handlers.
+func (c *conn) connect(p *parser.Packet) {
+	name := p.Namespace
+	auth := p.Data
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	hs := c.base
+	hs.Auth = auth
+	n := c.srv.lookup(name, &hs)
+	if n == nil {
+		c.refuse(name, json.RawMessage(`{"message":"Invalid namespace"}`))
+		return
+	}
+	s := newSocket(n, c, &hs)
+	if err := n.runMiddleware(s); err != nil {
+		c.refuse(name, connectErrorPayload(err))
+		return
+	}
+	s.mu.Lock()
+	s.state = stateConnected
+	s.mu.Unlock()
+	n.add(s)
+	c.mu.Lock()
+	delete(c.connecting, name)
+	closed := c.closed
+	if !closed {
+		c.sockets[name] = s
+		if c.timer != nil {
+			c.timer.Stop()
+			c.timer = nil
+		}
+	}
+	c.mu.Unlock()
+	if closed {
+		s.detach(ReasonTransportClose, false)
+		return
+	}
+	reply, _ := json.Marshal(map[string]string{"sid": s.id})
+	if err := s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: reply}, false, true); err != nil {
+		return
+	}
+	n.runOnConnection(s)
+}
+
+// refuse answers a CONNECT with CONNECT_ERROR; the connection stays.
+func (c *conn) refuse(name string, payload json.RawMessage) {
+	c.mu.Lock()
+	delete(c.connecting, name)
+	c.mu.Unlock()
+	_ = c.send(encodePackets(&parser.Packet{Type: parser.ConnectError, Namespace: name, ID: -1, Data: payload}), false, true)
+}
+
+func (c *conn) socket(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sockets[nsp]
+}
+
+func (c *conn) removeSocket(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+// send queues Engine.IO packets on the session.
+func (c *conn) send(pkts []eio.Packet, volatile, compress bool) error {
+	if volatile {
+		// A dropped volatile packet is what volatile means, not an error.
+		if !c.sess.SendVolatile(compress, pkts...) {
+			c.srv.volatileDropped.Add(1)
+		}
+		return nil
+	}
+	if err := c.sess.Send(compress, pkts...); err != nil {
+		if errors.Is(err, eio.ErrSlowClient) {
+			c.srv.slowClients.Add(1)
+			return ErrSlowClient
+		}
+		return ErrDisconnected
+	}
+	return nil
+}
+
+// disconnectAll sends DISCONNECT to every socket of the client, then closes
+// the Engine.IO connection.
+func (c *conn) disconnectAll() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.Disconnect(false)
+	}
+	c.sess.Close(ReasonForcedServerClose)
+}
+
+// OnClose ends the connection: every socket is disconnected with reason.
+func (c *conn) OnClose(reason string) {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		c.mu.Lock()
+		c.closed = true
+		if c.timer != nil {
+			c.timer.Stop()
+			c.timer = nil
+		}
+		socks := make([]*Socket, 0, len(c.sockets))
+		for _, s := range c.sockets {
+			socks = append(socks, s)
+		}
+		c.mu.Unlock()
+		for _, s := range socks {
+			s.onclose(reason)
+		}
+		close(c.done)
+		c.srv.forget(c)
+	})
+}
