@@ -26,25 +26,8 @@ type engine interface {
 // newEngine builds the Engine.IO server. open is called for every new
 // session, before its handshake is written, and returns the session's
 // handler.
-//
-// INTEGRATION POINT: once package eio provides NewServer and Session, the
-// body becomes:
-//
-//	return eio.NewServer(opts, func(s *eio.Session) eio.Handler { return open(s) })
-//
-// (*eio.Server has ServeHTTP and Close, so it is an engine.) Until then the
-// server answers every request with 503.
 func newEngine(opts *eio.Options, open func(session) eio.Handler) engine {
-	_ = opts
-	_ = open
-	return unwiredEngine{}
+	return eio.NewServer(opts, func(s *eio.Session) eio.Handler { return open(s) })
 }
 
-// unwiredEngine stands in for the Engine.IO server until it is plugged in.
-type unwiredEngine struct{}
-
-func (unwiredEngine) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "sio: engine not wired", http.StatusServiceUnavailable)
-}
-
-func (unwiredEngine) Close() {}
+var _ session = (*eio.Session)(nil)
