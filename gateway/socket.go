@@ -1,0 +1,217 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"gatewayd/devices"
+	"gatewayd/sio"
+)
+
+// socketPusher pushes to rooms of the dashboard namespace.
+type socketPusher struct{ nsp *sio.Namespace }
+
+func (p socketPusher) Push(event string, payload any, rooms ...string) {
+	// Emit only queues: a dashboard that stops reading is dropped by the
+	// Socket.IO server's per-connection cap, never waited for.
+	p.nsp.To(rooms...).Emit(event, payload)
+}
+
+// maxSubscribe bounds the device ids of one subscribe request.
+const maxSubscribe = 1000
+
+func (g *Gateway) newSocketServer() pusher {
+	so := g.cfg.Socket
+	if so == nil {
+		so = &SocketOptions{}
+	}
+	opts := &sio.Options{
+		PingInterval: so.PingInterval,
+		PingTimeout:  so.PingTimeout,
+		Logger:       g.log.With("component", "sio"),
+	}
+	if len(so.CORSOrigins) > 0 {
+		opts.CORS = &sio.CORS{Origins: so.CORSOrigins, Credentials: true}
+	}
+	g.sio = sio.NewServer(opts)
+	nsp := g.sio.Of("/")
+	nsp.Use(func(s *sio.Socket) error {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		_ = s.Handshake().AuthInto(&auth) // a malformed auth object is the same as none
+		id, err := g.authenticate(&http.Request{Header: s.Handshake().Headers}, auth.Token)
+		if err != nil {
+			return &sio.ConnectError{Message: "unauthorized", Data: map[string]string{"code": "unauthorized"}}
+		}
+		s.SetData(id)
+		return nil
+	})
+	nsp.OnConnection(g.onDashboard)
+	g.met.gauge("gatewayd_dashboards_connected", "Dashboards connected over Socket.IO.",
+		func() float64 { return float64(len(nsp.FetchSockets())) })
+	return socketPusher{nsp}
+}
+
+// socketHandler serves the Socket.IO endpoint.
+func (g *Gateway) socketHandler() http.Handler { return g.sio }
+
+// Shutdown tells every dashboard the server is shutting down and closes the
+// Socket.IO server; call it next to http.Server.Shutdown, which does not
+// wait for websockets.
+func (g *Gateway) Shutdown(ctx context.Context) error { return g.sio.Shutdown(ctx) }
+
+// reply acknowledges ev with res, or with the protocol's error object.
+func reply(ev *sio.Event, res any, err error) {
+	if !ev.HasAck() {
+		return
+	}
+	if err != nil {
+		ev.Ack(map[string]any{"error": asAPIError(err)})
+		return
+	}
+	ev.Ack(res)
+}
+
+// decode reads the single request object of ev into v.
+func decode(ev *sio.Event, v any) error {
+	if ev.Args.Len() == 0 {
+		return nil
+	}
+	if err := ev.Args.Decode(v); err != nil {
+		return errBadRequest("%s: the request must be an object as docs/protocol.md says: %v", ev.Name, err)
+	}
+	return nil
+}
+
+func (g *Gateway) onDashboard(s *sio.Socket) {
+	id, _ := s.Data().(identity)
+	// Requests run one at a time per dashboard in their own goroutine, so a
+	// slow history query never holds up the socket's reads.
+	handle := func(name string, role Role, fn func(ctx context.Context, ev *sio.Event) (any, error)) {
+		s.On(name, func(ev *sio.Event) {
+			if !id.Role.Can(role) {
+				reply(ev, nil, errForbidden)
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				res, err := fn(ctx, ev)
+				reply(ev, res, err)
+			}()
+		})
+	}
+	type devicesReq struct {
+		Devices []string `json:"devices"`
+	}
+	rooms := func(ev *sio.Event) ([]string, []string, error) {
+		var req devicesReq
+		if err := decode(ev, &req); err != nil {
+			return nil, nil, err
+		}
+		if len(req.Devices) == 0 || len(req.Devices) > maxSubscribe {
+			return nil, nil, errBadRequest("devices: expected 1 to %d device ids, or [\"*\"]", maxSubscribe)
+		}
+		var rs []string
+		for _, d := range req.Devices {
+			if d == "*" {
+				rs = append(rs, roomAllDevices, roomFleet)
+				continue
+			}
+			if _, ok := g.lookup(d); !ok {
+				return nil, nil, errUnknownDevice(d)
+			}
+			rs = append(rs, deviceRoom(d))
+		}
+		return req.Devices, rs, nil
+	}
+	handle("subscribe", RoleViewer, func(_ context.Context, ev *sio.Event) (any, error) {
+		ids, rs, err := rooms(ev)
+		if err != nil {
+			return nil, err
+		}
+		s.Join(rs...)
+		return map[string]any{"devices": ids}, nil
+	})
+	handle("unsubscribe", RoleViewer, func(_ context.Context, ev *sio.Event) (any, error) {
+		var req devicesReq
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		for _, d := range req.Devices {
+			if d == "*" {
+				s.Leave(roomAllDevices)
+				s.Leave(roomFleet)
+			} else {
+				s.Leave(deviceRoom(d))
+			}
+		}
+		return map[string]any{"devices": req.Devices}, nil
+	})
+	handle("fleet", RoleViewer, func(context.Context, *sio.Event) (any, error) {
+		return map[string]any{"devices": g.fleet()}, nil
+	})
+	handle("history", RoleViewer, func(ctx context.Context, ev *sio.Event) (any, error) {
+		var req historyReq
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		return g.history(ctx, req)
+	})
+	handle("latest", RoleViewer, func(_ context.Context, ev *sio.Event) (any, error) {
+		var req struct {
+			Device string `json:"device"`
+		}
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		d, ok := g.lookup(req.Device)
+		if !ok {
+			return nil, errUnknownDevice(req.Device)
+		}
+		return map[string]any{"device": d.ID, "values": d.Latest}, nil
+	})
+	handle("events", RoleViewer, func(ctx context.Context, ev *sio.Event) (any, error) {
+		var req eventsReq
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		evs, err := g.events(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"events": evs}, nil
+	})
+	handle("command", RoleOperator, func(ctx context.Context, ev *sio.Event) (any, error) {
+		var req struct {
+			Device string          `json:"device"`
+			Name   string          `json:"name"`
+			Args   json.RawMessage `json:"args"`
+		}
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		d, ok := g.lookup(req.Device)
+		if !ok {
+			return nil, errUnknownDevice(req.Device)
+		}
+		if len(d.Commands) > 0 && !slices.Contains(d.Commands, req.Name) {
+			return nil, &apiError{Code: "unknown_command", Message: "the device accepts " + strings.Join(d.Commands, ", ")}
+		}
+		err := g.Command(ctx, id.Subject, devices.Command{Device: req.Device, Name: req.Name, Args: req.Args})
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		g.met.commands.WithLabelValues(result).Inc()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"ok": true}, nil
+	})
+}
