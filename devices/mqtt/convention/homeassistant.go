@@ -40,6 +40,7 @@ type HomeAssistant struct {
 	byState map[string][]*haEntity        // state topic → entities
 	byAvail map[string]map[*haEntity]bool // availability topic → entities
 	pending []string                      // topics learned since the last NewFilters
+	info    map[string]*devices.Meta      // device id → name, model, firmware
 }
 
 type haEntity struct {
@@ -63,7 +64,7 @@ func NewHomeAssistant(o HomeAssistantOptions) *HomeAssistant {
 	if o.Prefix == "" {
 		o.Prefix = "homeassistant"
 	}
-	return &HomeAssistant{o: o, configs: map[string][]*haEntity{}, byState: map[string][]*haEntity{}, byAvail: map[string]map[*haEntity]bool{}}
+	return &HomeAssistant{o: o, configs: map[string][]*haEntity{}, byState: map[string][]*haEntity{}, byAvail: map[string]map[*haEntity]bool{}, info: map[string]*devices.Meta{}}
 }
 
 // Name implements Convention.
@@ -332,6 +333,11 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 	if len(parts) < 2 || len(parts) > 3 {
 		return nil, nil
 	}
+	for _, p := range parts {
+		if p == "" {
+			return nil, bad("", ReasonBadTopic, "discovery config %s: empty topic level", topic)
+		}
+	}
 	if len(payload) == 0 {
 		h.mu.Lock()
 		h.removeLocked(topic)
@@ -365,7 +371,7 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 		cm, _ := cfg["components"].(map[string]any)
 		for k, v := range cm {
 			c, ok := v.(map[string]any)
-			if !ok {
+			if !ok || k == "" {
 				continue
 			}
 			// Device-level keys (availability, topics with ~) are shared.
@@ -408,8 +414,8 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 			unit: str(c.c, "unit_of_measurement"), class: str(c.c, "device_class"),
 			stateTopic: str(c.c, "state_topic"), commandTopic: str(c.c, "command_topic"),
 			payloadOn: "ON", payloadOff: "OFF"}
-		if meta.Name == "" {
-			meta.Name = str(c.c, "name")
+		if dev == nil && meta.Name == "" {
+			meta.Name = str(c.c, "name") // no device block: the entity is the device
 		}
 		if s := str(c.c, "payload_on"); s != "" {
 			e.payloadOn = s
@@ -484,8 +490,23 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 			h.byAvail[a.topic][e] = true
 		}
 	}
-	// The device's meta gathers every entity known for it, across configs.
-	full := &devices.Meta{Device: id, Name: meta.Name, Model: meta.Model, Firmware: meta.Firmware, Source: "ha", Units: map[string]string{}}
+	// The device's meta gathers every entity known for it, across configs,
+	// and the device block fields any of them gave.
+	inf := h.info[id]
+	if inf == nil {
+		inf = &devices.Meta{}
+		h.info[id] = inf
+	}
+	if meta.Name != "" {
+		inf.Name = meta.Name
+	}
+	if meta.Model != "" {
+		inf.Model = meta.Model
+	}
+	if meta.Firmware != "" {
+		inf.Firmware = meta.Firmware
+	}
+	full := &devices.Meta{Device: id, Name: inf.Name, Model: inf.Model, Firmware: inf.Firmware, Source: "ha", Units: map[string]string{}}
 	for _, es := range h.configs {
 		for _, e := range es {
 			if e.device != id {
@@ -496,9 +517,6 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 			}
 			if e.commandTopic != "" {
 				full.Commands = append(full.Commands, e.key)
-			}
-			if full.Name == "" {
-				full.Name = e.meta.Name
 			}
 		}
 	}

@@ -120,7 +120,7 @@ func (t *Tasmota) Handle(topic string, payload []byte, now time.Time) ([]devices
 		}
 	}
 	pref, dev, kind := parts[t.prefPos], parts[t.topicPos], parts[len(parts)-1]
-	if dev == "" {
+	if dev == "" || (pref != t.o.Tele && pref != t.o.Stat) {
 		return nil, ErrNotMine
 	}
 	id := "tasmota:" + dev

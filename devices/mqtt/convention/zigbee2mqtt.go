@@ -33,8 +33,9 @@ type Zigbee2MQTT struct {
 }
 
 type z2mDev struct {
-	units    map[string]string
-	settable []string
+	units     map[string]string
+	settable  []string
+	described bool // bridge/devices listed it, so settable is authoritative
 }
 
 // NewZigbee2MQTT returns the Zigbee2MQTT convention.
@@ -210,6 +211,7 @@ func (z *Zigbee2MQTT) bridgeDevices(payload []byte) ([]devices.Update, error) {
 		z.mu.Lock()
 		dev.units = m.Units
 		dev.settable = m.Commands
+		dev.described = d.Definition != nil
 		z.mu.Unlock()
 		out = append(out, devices.Update{Meta: m})
 	}
@@ -226,8 +228,9 @@ func (z *Zigbee2MQTT) Command(cmd devices.Command) (Message, error) {
 	z.mu.Lock()
 	d := z.devs[name]
 	var settable []string
+	described := false
 	if d != nil {
-		settable = d.settable
+		settable, described = d.settable, d.described
 	}
 	z.mu.Unlock()
 	if d == nil {
@@ -244,7 +247,7 @@ func (z *Zigbee2MQTT) Command(cmd devices.Command) (Message, error) {
 		}
 		payload = args
 	} else {
-		if !validName(cmd.Name) || (len(settable) > 0 && !slices.Contains(settable, cmd.Name)) {
+		if !validName(cmd.Name) || (described && !slices.Contains(settable, cmd.Name)) {
 			return Message{}, devices.ErrUnknownCommand
 		}
 		payload, _ = json.Marshal(map[string]json.RawMessage{cmd.Name: args})
