@@ -20,7 +20,7 @@ type external struct {
 	filters []string // current subscription set, restored on every connect
 }
 
-func startExternal(ctx context.Context, s *Source) (*external, error) {
+func newExternal(s *Source) *external {
 	e := &external{s: s}
 	if s.o.NarrowSubscriptions {
 		seen := map[string]bool{}
@@ -66,6 +66,12 @@ func startExternal(ctx context.Context, s *Source) (*external, error) {
 			s.log.Info("mqtt: reconnecting to broker", "broker", s.o.Broker)
 		})
 	e.client = paho.NewClient(o)
+	return e
+}
+
+// connect starts connecting; paho retries with exponential backoff.
+func (e *external) connect(ctx context.Context) {
+	s := e.s
 	s.log.Info("mqtt: connecting to external broker", "broker", s.o.Broker, "client_id", s.o.ClientID, "status_topic", s.o.StatusTopic)
 	// With ConnectRetry the token completes only once connected; retries
 	// continue in the background, so Run need not wait here.
@@ -79,7 +85,6 @@ func startExternal(ctx context.Context, s *Source) (*external, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return e, nil
 }
 
 // onConnect runs on every (re)connection: subscriptions are restored and the

@@ -43,7 +43,7 @@ type Source struct {
 	started atomic.Bool
 	ready   chan struct{}
 	emit    func(devices.Update)
-	be      backend
+	be      atomic.Value // backend, set once by Run
 	mode    Mode
 	addr    string
 
@@ -177,24 +177,27 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 			mode = ModeEmbedded
 		}
 	}
-	var err error
+	s.mode = mode
+	var be backend
 	switch mode {
 	case ModeEmbedded:
-		s.be, err = startEmbedded(s)
-	case ModeExternal:
-		s.be, err = startExternal(ctx, s)
-	default:
-		err = fmt.Errorf("mqtt: unknown mode %q (want auto, embedded or external)", mode)
-	}
-	if err != nil {
-		return err
-	}
-	s.mode = mode
-	defer s.be.close()
-	if mode == ModeEmbedded {
-		s.addr = s.be.addr()
+		e, err := startEmbedded(s)
+		if err != nil {
+			return err
+		}
+		be = e
+		s.be.Store(be)
+		s.addr = be.addr()
 		close(s.ready)
+	case ModeExternal:
+		e := newExternal(s)
+		be = e
+		s.be.Store(be)
+		e.connect(ctx)
+	default:
+		return fmt.Errorf("mqtt: unknown mode %q (want auto, embedded or external)", mode)
 	}
+	defer be.close()
 	tick := time.NewTicker(s.o.StaleCheck)
 	defer tick.Stop()
 	for {
@@ -202,7 +205,7 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			s.checkStale(s.o.Now())
+			s.checkStale(s.o.Now().UTC())
 		}
 	}
 }
@@ -248,14 +251,14 @@ func (s *Source) SendCommand(ctx context.Context, cmd devices.Command) error {
 	default:
 		return ErrNotRunning
 	}
-	return s.be.publish(ctx, msg)
+	return s.be.Load().(backend).publish(ctx, msg)
 }
 
 // handle is the single entry point of every received message; backends call
 // it from their own goroutines.
 func (s *Source) handle(topic string, payload []byte, retained bool) {
 	s.messages.Add(1)
-	now := s.o.Now()
+	now := s.o.Now().UTC()
 	if len(topic) > s.o.MaxTopicLen {
 		s.badPayload(&convention.BadPayloadError{Reason: convention.ReasonTopicTooLong, Detail: fmt.Sprintf("%d bytes: %.64s…", len(topic), topic)}, now)
 		return
@@ -275,9 +278,11 @@ func (s *Source) handle(topic string, payload []byte, retained bool) {
 		for _, bp := range convention.BadPayloads(err) {
 			s.badPayload(bp, now)
 		}
-		if c == convention.Convention(s.ha) && s.be != nil {
-			if fs := s.ha.NewFilters(); len(fs) > 0 {
-				s.be.addFilters(fs)
+		if c == convention.Convention(s.ha) {
+			if be, ok := s.be.Load().(backend); ok {
+				if fs := s.ha.NewFilters(); len(fs) > 0 {
+					be.addFilters(fs)
+				}
 			}
 		}
 		s.deliver(ups, retained, now)
@@ -399,7 +404,7 @@ func (s *Source) Stats() Stats {
 // brokerLost marks every online device offline with reason "broker lost":
 // the gateway, not the device, lost contact.
 func (s *Source) brokerLost() {
-	now := s.o.Now()
+	now := s.o.Now().UTC()
 	var out []devices.Update
 	s.mu.Lock()
 	for id, d := range s.devs {
