@@ -11,7 +11,9 @@ import (
 func (s *Source) Offline(emit func(devices.Update)) { s.emit = emit }
 
 // Inject routes one message as if a broker had delivered it.
-func (s *Source) Inject(topic string, payload []byte, retained bool) { s.handle(topic, payload, retained) }
+func (s *Source) Inject(topic string, payload []byte, retained bool) {
+	s.handle(topic, payload, retained)
+}
 
 // CheckStale runs one staleness check at now.
 func (s *Source) CheckStale(now time.Time) { s.checkStale(now) }

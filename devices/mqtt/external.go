@@ -43,6 +43,7 @@ func newExternal(s *Source) *external {
 		// A persistent session: the broker queues QoS 1 messages while we
 		// are away and delivers them when we come back.
 		SetCleanSession(false).
+		SetStore(newCopyStore()).
 		SetKeepAlive(s.o.KeepAlive).
 		SetConnectTimeout(s.o.ConnectTimeout).
 		SetAutoReconnect(true).

@@ -302,7 +302,9 @@ func TestPresenceStaleAndBrokerLost(t *testing.T) {
 		t.Fatal("retained data revived a stale device")
 	}
 	s.Inject("devices/learn/telemetry", []byte(`{"t":3}`), false)
-	col.waitFor(t, "revival", func(u devices.Update) bool { return isPresence("learn", true, "data")(u) && u.Presence.Time.Equal(now()) })
+	col.waitFor(t, "revival", func(u devices.Update) bool {
+		return isPresence("learn", true, "data")(u) && u.Presence.Time.Equal(now())
+	})
 
 	// Losing the broker is not the device's fault: the reason says so.
 	s.Inject("devices/lwt/status", []byte("online"), true)
