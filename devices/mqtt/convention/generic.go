@@ -138,9 +138,15 @@ func (g *Generic) meta(id string, payload []byte) ([]devices.Update, error) {
 	}
 	g.mu.Lock()
 	d := g.dev(id)
-	for k, u := range m.Units {
-		d.units[k] = u
+	// Copy on write: telemetry reads the map without the lock.
+	units := make(map[string]string, len(d.units)+len(m.Units))
+	for k, u := range d.units {
+		units[k] = u
 	}
+	for k, u := range m.Units {
+		units[k] = u
+	}
+	d.units = units
 	d.commands = slices.Clone(m.Commands)
 	g.mu.Unlock()
 	return []devices.Update{{Meta: &devices.Meta{
@@ -163,7 +169,7 @@ func (g *Generic) telemetry(id string, payload []byte, now time.Time) ([]devices
 		t = pt
 	}
 	g.mu.Lock()
-	d := g.dev(id)
+	units := g.dev(id).units
 	g.mu.Unlock()
 	var errs []error
 	out := make([]devices.Update, 0, len(obj))
@@ -178,7 +184,7 @@ func (g *Generic) telemetry(id string, payload []byte, now time.Time) ([]devices
 				v = val
 			} else {
 				flatten(k, m, 1, func(key string, x any) {
-					if u, ok := valueUpdate(id, key, t, x, g.unit(d, key)); ok {
+					if u, ok := valueUpdate(id, key, t, x, units[key]); ok {
 						out = append(out, u)
 					}
 				})
@@ -186,7 +192,7 @@ func (g *Generic) telemetry(id string, payload []byte, now time.Time) ([]devices
 			}
 		}
 		if unit == "" {
-			unit = g.unit(d, k)
+			unit = units[k]
 		}
 		u, ok := valueUpdate(id, k, t, v, unit)
 		if !ok {
@@ -198,12 +204,6 @@ func (g *Generic) telemetry(id string, payload []byte, now time.Time) ([]devices
 		out = append(out, u)
 	}
 	return out, errors.Join(errs...)
-}
-
-func (g *Generic) unit(d *genericDev, key string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return d.units[key]
 }
 
 // Command implements Convention: the argument is published as JSON on
