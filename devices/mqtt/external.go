@@ -16,6 +16,8 @@ type external struct {
 	s      *Source
 	client paho.Client
 
+	wg sync.WaitGroup // the connect loop
+
 	mu      sync.Mutex
 	filters []string // current subscription set, restored on every connect
 }
@@ -47,8 +49,10 @@ func newExternal(s *Source) *external {
 		SetKeepAlive(s.o.KeepAlive).
 		SetConnectTimeout(s.o.ConnectTimeout).
 		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
+		// The first connection is retried by connect (with backoff and a
+		// log line per attempt); paho's own reconnect, also exponential,
+		// takes over once connected.
+		SetConnectRetry(false).
 		SetMaxReconnectInterval(s.o.MaxReconnectInterval).
 		SetOrderMatters(true).
 		SetWill(s.o.StatusTopic, "offline", 1, true).
@@ -70,20 +74,32 @@ func newExternal(s *Source) *external {
 	return e
 }
 
-// connect starts connecting; paho retries with exponential backoff.
+// connect tries to connect in the background until it succeeds or ctx
+// ends, doubling the wait between attempts up to MaxReconnectInterval.
 func (e *external) connect(ctx context.Context) {
 	s := e.s
 	s.log.Info("mqtt: connecting to external broker", "broker", s.o.Broker, "client_id", s.o.ClientID, "status_topic", s.o.StatusTopic)
-	// With ConnectRetry the token completes only once connected; retries
-	// continue in the background, so Run need not wait here.
-	tok := e.client.Connect()
+	e.wg.Add(1)
 	go func() {
-		select {
-		case <-tok.Done():
-			if err := tok.Error(); err != nil {
-				s.log.Error("mqtt: cannot connect to broker", "broker", s.o.Broker, "err", err)
+		defer e.wg.Done()
+		wait := time.Second
+		for attempt := 1; ; attempt++ {
+			tok := e.client.Connect()
+			select {
+			case <-tok.Done():
+			case <-ctx.Done():
+				return
 			}
-		case <-ctx.Done():
+			if tok.Error() == nil {
+				return
+			}
+			s.log.Warn("mqtt: cannot connect to broker, retrying", "broker", s.o.Broker, "attempt", attempt, "retry_in", wait, "err", tok.Error())
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+			wait = min(wait*2, s.o.MaxReconnectInterval)
 		}
 	}()
 }
@@ -146,6 +162,7 @@ func (e *external) addFilters(fs []string) {
 func (e *external) addr() string { return e.s.o.Broker }
 
 func (e *external) close() {
+	e.wg.Wait() // Run cancelled ctx first, so the connect loop is ending
 	if e.client.IsConnectionOpen() {
 		// A clean disconnect suppresses the will, so say offline ourselves.
 		e.client.Publish(e.s.o.StatusTopic, 1, true, "offline").WaitTimeout(time.Second)

@@ -210,3 +210,36 @@ func TestBrokerRestart(t *testing.T) {
 		return isPresence("r1", true, "data")(u) && col.count(isPresence("r1", false, "broker lost")) > 0
 	})
 }
+
+// TestExternalStartsBeforeBroker starts the source while its broker is
+// down: it keeps retrying and connects once the broker appears.
+func TestExternalStartsBeforeBroker(t *testing.T) {
+	m := newMosquitto(t)
+	m.stop()
+	s, err := mqtt.New(&mqtt.Options{Mode: mqtt.ModeExternal, Broker: m.url(), GatewayID: "late", Logger: testLogger(t), MaxReconnectInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, col.emit) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-s.Ready():
+		t.Fatal("ready without a broker")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if err := s.SendCommand(ctx, devices.Command{Device: "x", Name: "y"}); err == nil {
+		t.Fatal("command accepted without a broker")
+	}
+	m.start()
+	select {
+	case <-s.Ready():
+	case <-time.After(15 * time.Second):
+		t.Fatal("never connected after the broker started")
+	}
+	dev := client(t, m.url(), "late-dev", true)
+	publish(t, dev, "devices/late/telemetry", false, `{"v":1}`)
+	col.waitFor(t, "reading", isReading("late", "v", 1))
+}
