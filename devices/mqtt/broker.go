@@ -1,0 +1,137 @@
+package mqtt
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"syscall"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"gatewayd/devices/mqtt/convention"
+)
+
+// backend is a broker connection: embedded or external.
+type backend interface {
+	publish(ctx context.Context, m convention.Message) error
+	// addFilters subscribes to topics learned at run time.
+	addFilters(filters []string)
+	addr() string
+	close()
+}
+
+// hostPort extracts host:port from a broker URL such as tcp://127.0.0.1:1883.
+func hostPort(broker string) string {
+	if u, err := url.Parse(broker); err == nil && u.Host != "" {
+		if u.Port() == "" {
+			return net.JoinHostPort(u.Hostname(), "1883")
+		}
+		return u.Host
+	}
+	return broker
+}
+
+// probe checks that an MQTT broker answers at addr: it sends a CONNECT
+// (MQTT 3.1.1, clean session, random client id) and expects a CONNACK.
+func probe(ctx context.Context, addr string, timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	id := fmt.Sprintf("gatewayd-probe-%d", time.Now().UnixNano()%1e9)
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, byte(len(id))}
+	body = append(body, id...)
+	pkt := append([]byte{0x10, byte(len(body))}, body...)
+	if _, err := conn.Write(pkt); err != nil {
+		return err
+	}
+	var ack [4]byte
+	if _, err := io.ReadFull(bufio.NewReader(conn), ack[:]); err != nil {
+		return fmt.Errorf("no CONNACK: %w", err)
+	}
+	if ack[0] != 0x20 {
+		return fmt.Errorf("not an MQTT broker (first byte %#x)", ack[0])
+	}
+	_, _ = conn.Write([]byte{0xe0, 0}) // DISCONNECT
+	// Any CONNACK proves a broker, even one refusing us (return code != 0).
+	return nil
+}
+
+// embedded runs mochi-mqtt in-process and reads through its inline client.
+type embedded struct {
+	s   *Source
+	srv *mochi.Server
+	tcp *listeners.TCP
+}
+
+func startEmbedded(s *Source) (*embedded, error) {
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: s.o.Listen})
+	if err := srv.AddListener(tcp); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: cannot listen on %s (%v); another MQTT broker probably runs there: set mqtt.mode to %q (Options.Mode = ModeExternal) to use it, or change mqtt.listen",
+				ErrPortInUse, s.o.Listen, err, ModeExternal)
+		}
+		return nil, fmt.Errorf("mqtt: embedded broker: listen %s: %w", s.o.Listen, err)
+	}
+	if s.o.WebsocketListen != "" {
+		ws := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.o.WebsocketListen})
+		if err := srv.AddListener(ws); err != nil {
+			_ = srv.Close()
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%w: websocket listener %s: %v (change mqtt.websocket_listen)", ErrPortInUse, s.o.WebsocketListen, err)
+			}
+			return nil, fmt.Errorf("mqtt: embedded broker: websocket listen %s: %w", s.o.WebsocketListen, err)
+		}
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
+	}
+	e := &embedded{s: s, srv: srv, tcp: tcp}
+	// One "#" subscription: the router does the matching, and overlapping
+	// filters can never deliver a message twice.
+	err := srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		if pk.TopicName == s.o.StatusTopic {
+			return
+		}
+		s.handle(pk.TopicName, pk.Payload, pk.FixedHeader.Retain)
+	})
+	if err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("mqtt: embedded broker: subscribe: %w", err)
+	}
+	if err := srv.Publish(s.o.StatusTopic, []byte("online"), true, 1); err != nil {
+		s.log.Warn("mqtt: cannot publish gateway status", "err", err)
+	}
+	s.log.Info("mqtt: embedded broker started", "listen", tcp.Address(), "websocket", s.o.WebsocketListen, "status_topic", s.o.StatusTopic)
+	return e, nil
+}
+
+func (e *embedded) publish(_ context.Context, m convention.Message) error {
+	return e.srv.Publish(m.Topic, m.Payload, m.Retain, m.QoS)
+}
+
+func (e *embedded) addFilters([]string) {} // "#" already covers everything
+
+func (e *embedded) addr() string { return e.tcp.Address() }
+
+func (e *embedded) close() {
+	_ = e.srv.Publish(e.s.o.StatusTopic, []byte("offline"), true, 1)
+	_ = e.srv.Close()
+	e.s.log.Info("mqtt: embedded broker stopped")
+}

@@ -1,0 +1,43 @@
+package convention_test
+
+import (
+	"testing"
+
+	"gatewayd/devices"
+	"gatewayd/devices/mqtt/convention"
+)
+
+func TestESPHome(t *testing.T) {
+	e := convention.NewESPHome(convention.ESPHomeOptions{Prefixes: []string{"home/attic"}})
+	runSteps(t, e, []step{
+		// State before the birth message: not known to be ESPHome yet.
+		{"livingroom/sensor/temperature/state", "21.5", []string{"NOTMINE"}},
+		{"livingroom/status", "online", []string{"P esphome:livingroom online lwt"}},
+		{"livingroom/sensor/temperature/state", "21.5", []string{"R esphome:livingroom temperature=21.5  @" + nowS}},
+		{"livingroom/sensor/temperature/state", "nan", nil},
+		{"livingroom/binary_sensor/door/state", "ON", []string{"S esphome:livingroom door=ON @" + nowS}},
+		{"livingroom/switch/relay/state", "OFF", []string{"S esphome:livingroom relay=OFF @" + nowS}},
+		{"livingroom/light/lamp/state", `{"state":"ON","brightness":255,"color_mode":"brightness"}`, []string{
+			"S esphome:livingroom lamp=ON @" + nowS,
+			"R esphome:livingroom lamp.brightness=255  @" + nowS,
+			"S esphome:livingroom lamp.color_mode=brightness @" + nowS,
+		}},
+		{"home/attic/sensor/humidity/state", "55", []string{"R esphome:home/attic humidity=55  @" + nowS}},
+		// Malformed and foreign.
+		{"livingroom/sensor/temperature/state", "hot", []string{"B esphome:livingroom not_numeric"}},
+		{"livingroom/light/lamp/state", `{"state":`, []string{"B esphome:livingroom not_json"}},
+		{"livingroom/widget/x/state", "1", []string{"NOTMINE"}},
+		{"other/status", "ready", []string{"NOTMINE"}},
+		{"livingroom/status", "offline", []string{"P esphome:livingroom offline lwt"}},
+	})
+	if !e.Claims("livingroom/sensor/temperature/state") || e.Claims("kitchen/sensor/temperature/state") {
+		t.Error("Claims does not follow known nodes")
+	}
+	runCommands(t, e, []cmdCase{
+		{dev: "esphome:livingroom", name: "relay", args: `"ON"`, topic: "livingroom/switch/relay/command", payload: "ON"},
+		{dev: "esphome:livingroom", name: "light/lamp", args: `{"state":"ON","brightness":100}`, topic: "livingroom/light/lamp/command", payload: `{"state":"ON","brightness":100}`},
+		{dev: "esphome:livingroom", name: "temperature", args: `1`, err: devices.ErrUnknownCommand},
+		{dev: "esphome:livingroom", name: "nothing", args: `1`, err: devices.ErrUnknownCommand},
+		{dev: "esphome:kitchen", name: "relay", args: `"ON"`, err: devices.ErrUnknownDevice},
+	})
+}
