@@ -533,3 +533,54 @@ func BenchmarkBroadcastFanOut(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSocketEmit(b *testing.B) {
+	srv := sio.NewServer(nil)
+	defer srv.Close()
+	cs, ss := joined(b, srv, 1)
+	payload := map[string]any{"device": "t-1", "value": 21.5, "unit": "C"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := ss[0].Emit("reading", payload); err != nil {
+			b.Fatal(err)
+		}
+		if i%1024 == 0 {
+			cs[0].sess.mu.Lock()
+			cs[0].sess.sent = cs[0].sess.sent[:0]
+			cs[0].sess.queued = 0
+			cs[0].sess.mu.Unlock()
+		}
+	}
+}
+
+// BenchmarkEventAck measures one client event through decoding, dispatch
+// to its handler and the ack back.
+func BenchmarkEventAck(b *testing.B) {
+	srv := sio.NewServer(nil)
+	defer srv.Close()
+	acked := make(chan struct{}, 1)
+	srv.Of("/").OnConnection(func(s *sio.Socket) {
+		s.On("reading", func(ev *sio.Event) {
+			var r struct {
+				Device string  `json:"device"`
+				Value  float64 `json:"value"`
+			}
+			_ = ev.Args.Decode(&r)
+			_ = ev.Ack(true)
+			acked <- struct{}{}
+		})
+	})
+	cs, _ := joined(b, srv, 1)
+	msg := eio.Packet{Data: []byte(`21["reading",{"device":"t-1","value":21.5}]`)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		cs[0].h.OnMessage(msg)
+		<-acked
+		if i%1024 == 0 {
+			cs[0].sess.mu.Lock()
+			cs[0].sess.sent = cs[0].sess.sent[:0]
+			cs[0].sess.queued = 0
+			cs[0].sess.mu.Unlock()
+		}
+	}
+}
