@@ -584,3 +584,29 @@ func BenchmarkEventAck(b *testing.B) {
 		}
 	}
 }
+
+// TestBroadcastEncodesOnce checks that every recipient gets the very same
+// bytes, not a copy encoded for it.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	srv := newTestServer(t, nil)
+	cs, _ := joined(t, srv, 5)
+	if err := srv.Of("/").Emit("blob", []byte{1, 2, 3}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	var first []eio.Packet
+	for _, c := range cs {
+		c.next() // decodes and checks the packet
+		c.sess.mu.Lock()
+		sent := c.sess.sent[len(c.sess.sent)-2:]
+		c.sess.mu.Unlock()
+		if first == nil {
+			first = sent
+			continue
+		}
+		for i := range sent {
+			if &sent[i].Data[0] != &first[i].Data[0] {
+				t.Fatalf("message %d was encoded again for a recipient", i)
+			}
+		}
+	}
+}
