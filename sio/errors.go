@@ -13,6 +13,9 @@ var (
 	// ErrAckTimeout means an ack did not arrive within the timeout set with
 	// Timeout.
 	ErrAckTimeout = errors.New("sio: ack timeout")
+	// ErrSlowClient means a send went over Options.MaxQueuedBytes; the
+	// connection is being closed with ReasonSlowClient.
+	ErrSlowClient = errors.New("sio: slow client: send queue full")
 	// ErrReservedEvent means an emit used a name the protocol reserves
 	// ("connect", "connect_error", "disconnect", "disconnecting",
 	// "newListener", "removeListener").
@@ -91,7 +94,3 @@ const (
 	// Options.MaxQueuedBytes.
 	ReasonSlowClient Reason = "slow client"
 )
-
-// ErrSlowClient means a send went over Options.MaxQueuedBytes; the
-// connection is being closed with ReasonSlowClient.
-var ErrSlowClient = errors.New("sio: slow client: send queue full")

@@ -533,3 +533,80 @@ func BenchmarkBroadcastFanOut(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSocketEmit(b *testing.B) {
+	srv := sio.NewServer(nil)
+	defer srv.Close()
+	cs, ss := joined(b, srv, 1)
+	payload := map[string]any{"device": "t-1", "value": 21.5, "unit": "C"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := ss[0].Emit("reading", payload); err != nil {
+			b.Fatal(err)
+		}
+		if i%1024 == 0 {
+			cs[0].sess.mu.Lock()
+			cs[0].sess.sent = cs[0].sess.sent[:0]
+			cs[0].sess.queued = 0
+			cs[0].sess.mu.Unlock()
+		}
+	}
+}
+
+// BenchmarkEventAck measures one client event through decoding, dispatch
+// to its handler and the ack back.
+func BenchmarkEventAck(b *testing.B) {
+	srv := sio.NewServer(nil)
+	defer srv.Close()
+	acked := make(chan struct{}, 1)
+	srv.Of("/").OnConnection(func(s *sio.Socket) {
+		s.On("reading", func(ev *sio.Event) {
+			var r struct {
+				Device string  `json:"device"`
+				Value  float64 `json:"value"`
+			}
+			_ = ev.Args.Decode(&r)
+			_ = ev.Ack(true)
+			acked <- struct{}{}
+		})
+	})
+	cs, _ := joined(b, srv, 1)
+	msg := eio.Packet{Data: []byte(`21["reading",{"device":"t-1","value":21.5}]`)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		cs[0].h.OnMessage(msg)
+		<-acked
+		if i%1024 == 0 {
+			cs[0].sess.mu.Lock()
+			cs[0].sess.sent = cs[0].sess.sent[:0]
+			cs[0].sess.queued = 0
+			cs[0].sess.mu.Unlock()
+		}
+	}
+}
+
+// TestBroadcastEncodesOnce checks that every recipient gets the very same
+// bytes, not a copy encoded for it.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	srv := newTestServer(t, nil)
+	cs, _ := joined(t, srv, 5)
+	if err := srv.Of("/").Emit("blob", []byte{1, 2, 3}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	var first []eio.Packet
+	for _, c := range cs {
+		c.next() // decodes and checks the packet
+		c.sess.mu.Lock()
+		sent := c.sess.sent[len(c.sess.sent)-2:]
+		c.sess.mu.Unlock()
+		if first == nil {
+			first = sent
+			continue
+		}
+		for i := range sent {
+			if &sent[i].Data[0] != &first[i].Data[0] {
+				t.Fatalf("message %d was encoded again for a recipient", i)
+			}
+		}
+	}
+}

@@ -78,7 +78,8 @@ func NewServer(opts *Options) *Server {
 }
 
 // ServeHTTP answers the Engine.IO requests under Options.Path and 404 to
-// anything else.
+// anything else. It expects the full request path: mount it with
+// mux.Handle(Options.Path, srv), not behind http.StripPrefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, s.opts.Path) && r.URL.Path+"/" != s.opts.Path {
 		http.NotFound(w, r)

@@ -71,7 +71,8 @@ type Socket struct {
 	conn *conn
 	hs   *Handshake
 
-	hasOut atomic.Bool // an OnAnyOutgoing handler exists
+	hasOut    atomic.Bool // an OnAnyOutgoing handler exists
+	disconnOn atomic.Bool // Disconnect was called: one DISCONNECT packet only
 
 	mu        sync.Mutex
 	state     int
@@ -267,7 +268,7 @@ func (s *Socket) Disconnect(close bool) {
 		s.conn.disconnectAll()
 		return
 	}
-	if !s.Connected() {
+	if !s.Connected() || !s.disconnOn.CompareAndSwap(false, true) {
 		return
 	}
 	_ = s.conn.send(encodePackets(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: -1}), false, true)

@@ -20,14 +20,32 @@ var (
 	textMarshType = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// MarshalArgs encodes values as a JSON array, replacing every []byte (at the
+// MarshalArgs encodes values as a JSON array, replacing every non-nil []byte (at the
 // top level, inside []any and map[string]any, and inside struct fields,
 // slices and maps reached by reflection) with {"_placeholder":true,"num":k}
-// in depth-first order. It returns the JSON and the attachments. A nil or
-// empty args gives "[]". json.RawMessage values are copied verbatim, and
+// in depth-first order (a nil []byte is null). It returns the JSON and the
+// attachments. A nil or empty args gives "[]". json.RawMessage values are copied verbatim, and
 // values implementing json.Marshaler are marshaled by their own method (so
 // bytes inside them are not attachments).
 func MarshalArgs(args ...any) (json.RawMessage, [][]byte, error) {
+	if len(args) == 0 {
+		return json.RawMessage("[]"), nil, nil
+	}
+	binary := false
+	for _, a := range args {
+		if hasBinary(reflect.ValueOf(a)) {
+			binary = true
+			break
+		}
+	}
+	if !binary {
+		// The common case: encoding/json does it all in one pass.
+		b, err := json.Marshal(args)
+		if err != nil {
+			return nil, nil, fmt.Errorf("parser: marshal arguments: %w", err)
+		}
+		return b, nil, nil
+	}
 	e := argEncoder{buf: make([]byte, 0, 64)}
 	e.buf = append(e.buf, '[')
 	for i, a := range args {
@@ -40,6 +58,46 @@ func MarshalArgs(args ...any) (json.RawMessage, [][]byte, error) {
 	}
 	e.buf = append(e.buf, ']')
 	return e.buf, e.att, nil
+}
+
+// hasBinary reports whether v holds a value that becomes an attachment. It
+// walks only into types that may hold one.
+func hasBinary(v reflect.Value) bool {
+	if !v.IsValid() {
+		return false
+	}
+	t := v.Type()
+	if isBinary(t) {
+		return !v.IsNil()
+	}
+	if !mayHoldBytes(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return !v.IsNil() && hasBinary(v.Elem())
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if hasBinary(v.Index(i)) {
+				return true
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			if hasBinary(it.Value()) {
+				return true
+			}
+		}
+	case reflect.Struct:
+		found := false
+		eachField(v, func(_ string, f reflect.Value, _ bool) bool {
+			found = hasBinary(f)
+			return !found
+		})
+		return found
+	}
+	return false
 }
 
 type argEncoder struct {
@@ -55,6 +113,11 @@ func (e *argEncoder) placeholder(b []byte) {
 }
 
 func (e *argEncoder) plain(v reflect.Value) error {
+	if !v.CanInterface() {
+		// Reached through an unexported embedded struct: reflection may
+		// read it but not hand it to encoding/json.
+		return fmt.Errorf("parser: cannot marshal %s inside an unexported embedded struct that holds []byte", v.Type())
+	}
 	b, err := json.Marshal(v.Interface())
 	if err != nil {
 		return fmt.Errorf("parser: marshal argument: %w", err)
@@ -70,6 +133,10 @@ func (e *argEncoder) value(v reflect.Value) error {
 	}
 	t := v.Type()
 	if isBinary(t) {
+		if v.IsNil() {
+			e.buf = append(e.buf, "null"...) // as encoding/json writes a nil []byte
+			return nil
+		}
 		e.placeholder(v.Bytes())
 		return nil
 	}
@@ -462,8 +529,8 @@ func substitute(v any, att [][]byte) (any, error) {
 // value whose source holds placeholders, decodes it again generically with
 // the attachments substituted as []byte.
 func fixInterfaces(v reflect.Value, raw json.RawMessage, att [][]byte) error {
-	if !bytes.Contains(raw, []byte(`"_placeholder"`)) {
-		return nil
+	if !v.CanInterface() || !bytes.Contains(raw, []byte(`"_placeholder"`)) {
+		return nil // read-only (unexported) values keep what encoding/json set
 	}
 	switch v.Kind() {
 	case reflect.Interface:

@@ -438,3 +438,90 @@ func BenchmarkMarshalArgs(b *testing.B) {
 		}
 	}
 }
+
+type hiddenInner struct {
+	Blob []byte `json:"blob"`
+	N    int    `json:"n"`
+	Any  any    `json:"any"`
+}
+
+type withHidden struct {
+	hiddenInner
+	Name string `json:"name"`
+}
+
+func TestUnexportedEmbeddedDoesNotPanic(t *testing.T) {
+	_, _, err := parser.MarshalArgs(withHidden{hiddenInner: hiddenInner{Blob: []byte{1}, N: 2}, Name: "x"})
+	if err != nil {
+		t.Fatal(err) // encoding/json reaches promoted fields; so do we
+	}
+	data, att, err := parser.MarshalArgs(withHidden{Name: "x"})
+	if err != nil || len(att) != 0 || string(data) != `[{"blob":null,"n":0,"any":null,"name":"x"}]` {
+		t.Fatalf("%s %v", data, err)
+	}
+	var out withHidden
+	raw := json.RawMessage(`{"blob":` + ph(0) + `,"n":2,"any":` + ph(0) + `,"name":"x"}`)
+	if err := parser.Unmarshal(raw, [][]byte{{9}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Blob, []byte{9}) || out.N != 2 || out.Name != "x" {
+		t.Fatalf("%+v", out)
+	}
+}
+
+// FuzzUnmarshal decodes arbitrary JSON with attachments into generic and
+// typed targets. It must never panic, and a generic value it produces must
+// marshal back to arguments that decode to the same value.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range []string{
+		`{"a":` + ph(0) + `}`, `[` + ph(0) + `,` + ph(1) + `]`, ph(0), `"x"`, `{"_placeholder":true,"num":1.5}`,
+		`{"_placeholder":true,"num":-1}`, `{"blob":` + ph(0) + `,"list":[{"blob":` + ph(1) + `}],"any":[` + ph(0) + `]}`, `null`,
+	} {
+		f.Add([]byte(s), []byte{1, 2}, []byte{3})
+	}
+	f.Fuzz(func(t *testing.T, raw, a, b []byte) {
+		att := [][]byte{a, b}
+		var o outer
+		_ = parser.Unmarshal(raw, att, &o)
+		var v any
+		if err := parser.Unmarshal(raw, att, &v); err != nil {
+			return
+		}
+		data, att2, err := parser.MarshalArgs(v)
+		if err != nil {
+			t.Fatalf("marshal %#v: %v", v, err)
+		}
+		elems, err := parser.SplitArray(data)
+		if err != nil || len(elems) != 1 {
+			t.Fatalf("split %s: %v", data, err)
+		}
+		var w any
+		if err := parser.Unmarshal(elems[0], att2, &w); err != nil {
+			t.Fatalf("re-decode %s: %v", elems[0], err)
+		}
+		if !reflect.DeepEqual(normalBytes(v), normalBytes(w)) {
+			t.Fatalf("%#v became %#v", v, w)
+		}
+	})
+}
+
+// normalBytes maps empty []byte to nil-equivalent form for comparison.
+func normalBytes(v any) any {
+	switch t := v.(type) {
+	case []byte:
+		return string(t)
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = normalBytes(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = normalBytes(e)
+		}
+		return out
+	}
+	return v
+}
