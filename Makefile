@@ -11,10 +11,16 @@ NPM_DIRS := $(patsubst %/package-lock.json,%,$(wildcard sio/testdata/*/package-l
 
 .PHONY: run test build npm-deps web clean
 
-## run: build and start gatewayd with the embedded MQTT broker, a SQLite file
-## under $(DATA) and the dashboard on $(ADDR).
+# The embedded broker takes 1883 unless another broker (a board's Mosquitto)
+# already has it; then it moves to 1884.
+MQTT    ?= $(shell bash -c '(exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && echo :1884 || echo :1883')
+# SIM=N adds a simulator publishing N devices of each convention (a demo).
+SIM     ?= 0
+
+## run: build and start gatewayd with the embedded MQTT broker on $(MQTT), a
+## SQLite file under $(DATA) and the dashboard on $(ADDR).
 run: build
-	./bin/gatewayd -listen $(ADDR) -data-dir $(DATA)
+	./bin/gatewayd -listen $(ADDR) -data_dir $(DATA) -mqtt.mode embedded -mqtt.listen $(MQTT) -simulate.devices $(SIM)
 
 build: web
 	$(GO) build -o bin/gatewayd ./cmd/gatewayd

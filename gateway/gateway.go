@@ -395,11 +395,17 @@ func (g *Gateway) reading(r devices.Reading) {
 	if r.IsState {
 		delete(g.waiters, r.Device)
 	}
+	// A device whose source never reports presence (GPIO, the board
+	// itself) counts as online from its first reading.
+	firstSign := d.Since == 0
 	var snapshot deviceState
 	if isNew {
 		snapshot = d.clone()
 	}
 	g.mu.Unlock()
+	if firstSign {
+		g.presence(devices.Presence{Device: r.Device, Online: true, Reason: "data", Time: r.Time})
+	}
 	if isNew {
 		g.push.Push("device", snapshot, roomFleet)
 		g.later("register", func(ctx context.Context) {
@@ -448,11 +454,12 @@ func (g *Gateway) presence(p devices.Presence) {
 	}
 	g.push.Push("presence", presenceMsg{Device: p.Device, Online: p.Online, Reason: p.Reason, T: p.Time.UnixMilli()},
 		deviceRoom(p.Device), roomFleet)
-	kind, text := store.EventOffline, "offline ("+p.Reason+")"
+	kind := store.EventOffline
 	if p.Online {
-		kind, text = store.EventOnline, "online ("+p.Reason+")"
+		kind = store.EventOnline
 	}
-	g.recordEvent(store.Event{Time: p.Time, Kind: kind, Device: p.Device, Message: text})
+	// The store records the event itself with SetOnline; dashboards get it now.
+	g.push.Push("event", eventMsg{T: p.Time.UnixMilli(), Device: p.Device, Kind: kind, Text: p.Reason}, roomFleet)
 	g.later("presence", func(ctx context.Context) {
 		if _, err := g.store.SetOnline(ctx, p.Device, p.Online, p.Time, p.Reason); err != nil {
 			g.log.Warn("store presence", "device", p.Device, "err", err)
@@ -639,3 +646,6 @@ func (g *Gateway) Health() error {
 	}
 	return nil
 }
+
+// SetAlertRules replaces the alert rules while running, as on SIGHUP.
+func (g *Gateway) SetAlertRules(rules []AlertRule) error { return g.alerts.SetRules(rules) }

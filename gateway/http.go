@@ -93,7 +93,7 @@ func (g *Gateway) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", g.met.handler())
 	if g.cfg.Web != nil {
-		mux.Handle("GET /", http.FileServerFS(g.cfg.Web))
+		mux.Handle("/", http.FileServerFS(g.cfg.Web))
 	}
 	return securityHeaders(mux)
 }
