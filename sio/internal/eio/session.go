@@ -78,6 +78,9 @@ type Session struct {
 	conn    *websocket.Conn
 	raw     net.Conn // under conn, to bound a close in time
 	writing bool     // a writer goroutine is running
+	// brMu orders the reader's look at its read buffer with a close
+	// handshake, which reads from that buffer too.
+	brMu sync.Mutex
 
 	// upgrade
 	probe        *websocket.Conn // websocket being upgraded to

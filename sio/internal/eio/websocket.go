@@ -17,7 +17,7 @@ import (
 // life of the connection, so they are kept small: frames larger than the
 // buffers are read and written directly.
 const (
-	wsReadBufSize  = 512
+	wsReadBufSize  = 256
 	wsWriteBufSize = 512
 	// wsCompressionThreshold is the smallest message permessage-deflate
 	// compresses, the Node.js engine.io default.
@@ -56,7 +56,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 		ss.mu.Unlock()
 		// Read on a new goroutine so that this request's goroutine, and the
 		// buffers net/http holds for it, go away.
-		s.goTracked(func() { ss.readLoop(conn) })
+		raw, br := hc.conn, hc.br
+		s.goTracked(func() { ss.readLoop(conn, raw, br) })
 		return
 	}
 
@@ -77,7 +78,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 		}
 	})
 	ss.mu.Unlock()
-	s.goTracked(func() { ss.readLoop(conn) })
+	raw, br := hc.conn, hc.br
+	s.goTracked(func() { ss.readLoop(conn, raw, br) })
 }
 
 // abortUpgrade drops the candidate websocket c, keeping polling. It reports
@@ -97,10 +99,18 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 }
 
 // readLoop reads frames from c until it fails or the session ends; c is the
-// session's websocket or a candidate for an upgrade.
-func (s *Session) readLoop(c *websocket.Conn) {
+// session's websocket or a candidate for an upgrade. raw and br are the
+// connection and read buffer under c; the closure that starts readLoop must
+// not hold the ResponseWriter, which pins net/http's per-connection buffers.
+func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
 	ctx := context.Background()
 	for {
+		s.brMu.Lock()
+		idle := br.Buffered() == 0
+		s.brMu.Unlock()
+		if idle {
+			waitReadable(raw)
+		}
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			s.onReadError(c, err)
@@ -227,7 +237,10 @@ func (s *Session) writeLoop() {
 			if abrupt {
 				_ = conn.CloseNow()
 			} else {
+				// The close handshake reads from the read buffer too.
+				s.brMu.Lock()
 				_ = conn.Close(websocket.StatusNormalClosure, "")
+				s.brMu.Unlock()
 			}
 			s.finish()
 			return
@@ -270,6 +283,7 @@ func (s *Session) writeLoop() {
 type hijackCapture struct {
 	http.ResponseWriter
 	conn net.Conn
+	br   *bufio.Reader // the reader coder/websocket reads frames from
 }
 
 func (w *hijackCapture) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -280,6 +294,7 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = conn
+	w.br = brw.Reader
 	if brw.Writer.Buffered() > 0 {
 		if err := brw.Writer.Flush(); err != nil {
 			return conn, brw, nil
@@ -301,5 +316,6 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return conn, brw, nil
 		}
 	}
+	w.br = br
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBufSize)), nil
 }
