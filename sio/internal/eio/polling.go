@@ -141,10 +141,12 @@ func (s *Session) servePollPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.posting = true
+	s.postRC = http.NewResponseController(w)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.posting = false
+		s.postRC = nil
 		s.mu.Unlock()
 	}()
 

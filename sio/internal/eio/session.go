@@ -71,8 +71,9 @@ type Session struct {
 	// polling
 	poll      *pollWaiter
 	posting   bool
-	linger    bool // closing: the next GET gets the queue and a close packet
-	tombstone bool // closed by the client: one late GET gets a noop
+	postRC    *http.ResponseController // of the POST being read, to abort it on close
+	linger    bool                     // closing: the next GET gets the queue and a close packet
+	tombstone bool                     // closed by the client: one late GET gets a noop
 
 	// websocket
 	conn    *websocket.Conn
@@ -237,6 +238,11 @@ func (s *Session) close(reason string, mode closeMode) {
 	}
 	if mode != closeFlush && mode != closeShutdown {
 		s.dropQueueLocked()
+	}
+	if rc := s.postRC; rc != nil {
+		// A POST body still arriving must not hold up the close (nor
+		// Server.Close, which waits for every request).
+		_ = rc.SetReadDeadline(time.Now())
 	}
 
 	if s.transport == transportWebSocket {
