@@ -313,6 +313,8 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 
 	s.mu.Lock()
 	s.sessions[sid] = ss
+	// A handshake that raced Close was not in Close's list of sessions.
+	closing := s.closed
 	s.mu.Unlock()
 
 	// hmu is held until the handler is known: a close that happens during
@@ -328,6 +330,9 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 	ss.h = h
 	ss.hmu.Unlock()
 	ss.startHeartbeat()
+	if closing {
+		ss.close(ReasonServerShutdown, closeShutdown)
+	}
 	return ss
 }
 
