@@ -1,7 +1,6 @@
 package eio
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -77,15 +76,15 @@ type Session struct {
 
 	// websocket
 	conn    *websocket.Conn
-	raw     net.Conn // under conn, to bound a close in time
-	writing bool     // a writer goroutine is running
+	out     *coalescer // under conn: gathers a batch's frames; its conn bounds a close in time
+	writing bool       // a writer goroutine is running
 	// brMu orders the reader's look at its read buffer with a close
 	// handshake, which reads from that buffer too.
 	brMu sync.Mutex
 
 	// upgrade
 	probe        *websocket.Conn // websocket being upgraded to
-	probeRaw     net.Conn
+	probeOut     *coalescer
 	probed       bool // "2probe" answered, waiting for "5"
 	upgradeTimer *time.Timer
 
@@ -231,7 +230,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	}
 	probe := s.probe
 	s.probe = nil
-	s.probeRaw = nil
+	s.probeOut = nil
 	s.probed = false
 	if s.upgradeTimer != nil {
 		s.upgradeTimer.Stop()
@@ -256,12 +255,12 @@ func (s *Session) close(reason string, mode closeMode) {
 			// coder/websocket's close handshake waits up to 10s for a
 			// client that does not answer; closing the raw connection
 			// bounds both the flush and the handshake.
-			raw := s.raw
+			out := s.out
 			s.closeTimer = time.AfterFunc(maxFlushWait, func() {
 				// Raw first: CloseNow waits for a close handshake in
 				// progress.
-				if raw != nil {
-					_ = raw.Close()
+				if out != nil {
+					_ = out.conn.Close()
 				}
 				_ = conn.CloseNow()
 			})
