@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -471,5 +472,36 @@ func TestCloseFromHandler(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("OnClose not called")
+	}
+}
+
+func TestWebSocketBatchKeepsOrder(t *testing.T) {
+	e := newEnv(t, longOpts(), false)
+	c := e.dial("")
+	c.SetReadLimit(-1)
+	readFrame(t, c)
+	r := e.session()
+	const n = 2000
+	go func() {
+		for i := range n {
+			p := eio.Packet{Data: []byte(strconv.Itoa(i))}
+			if i%3 == 0 {
+				p = eio.Packet{Data: []byte{byte(i), byte(i >> 8)}, Binary: true}
+			}
+			if err := r.s.Send(false, p); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	for i := range n {
+		typ, msg := readFrame(t, c)
+		if i%3 == 0 {
+			if typ != websocket.MessageBinary || msg != string([]byte{byte(i), byte(i >> 8)}) {
+				t.Fatalf("message %d: %v %q", i, typ, msg)
+			}
+		} else if typ != websocket.MessageText || msg != "4"+strconv.Itoa(i) {
+			t.Fatalf("message %d: %v %q", i, typ, msg)
+		}
 	}
 }
