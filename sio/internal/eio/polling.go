@@ -26,6 +26,12 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 		s.writePoll(w, r, pollResult{status: http.StatusOK, body: body, compress: compress})
 		return
 	}
+	if ss.state == stateClosed {
+		// The server closed while this handshake ran.
+		ss.mu.Unlock()
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
 	body, compress := ss.takePollBodyLocked(false)
 	ss.mu.Unlock()
 	s.writePoll(w, r, pollResult{status: http.StatusOK, body: body, compress: compress})
@@ -141,10 +147,12 @@ func (s *Session) servePollPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.posting = true
+	s.postRC = http.NewResponseController(w)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.posting = false
+		s.postRC = nil
 		s.mu.Unlock()
 	}()
 

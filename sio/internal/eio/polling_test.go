@@ -501,3 +501,38 @@ func TestPayloadDataIsCapped(t *testing.T) {
 		t.Errorf("appending to one packet changed the next: %q", pkts[1].Data)
 	}
 }
+
+func TestServerCloseAbortsSlowPost(t *testing.T) {
+	e := newEnv(t, longOpts(), false)
+	sid, r := e.handshake()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	postDone := make(chan struct{})
+	go func() {
+		defer close(postDone)
+		req, _ := http.NewRequest("POST", e.url+"?EIO=4&transport=polling&sid="+sid, pr)
+		req.ContentLength = -1
+		if res, err := plainClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	_, _ = pw.Write([]byte("4never-ending"))
+	// Nothing observable says the server is reading the body (a second POST
+	// would close the session), so give it a moment.
+	time.Sleep(100 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() {
+		e.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Server.Close waits for a POST body that never ends")
+	}
+	if reason := r.waitClosed(t); reason != eio.ReasonServerShutdown {
+		t.Errorf("reason %q", reason)
+	}
+	_ = pw.Close()
+	<-postDone
+}

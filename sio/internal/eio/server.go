@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -295,7 +294,7 @@ func (s *Server) handshakeData(sid string, upgrades bool) []byte {
 // newSession creates and registers a session, calls the open callback and
 // starts the heartbeat. The open packet is the first queued packet, so it is
 // written before anything the callback sends.
-func (s *Server) newSession(r *http.Request, transport string, conn *websocket.Conn, raw net.Conn) *Session {
+func (s *Server) newSession(r *http.Request, transport string, conn *websocket.Conn, out *coalescer) *Session {
 	sid := newSID()
 	upgrades := transport == transportPolling && s.ws && !s.opts.DisallowUpgrades
 	ss := &Session{
@@ -303,7 +302,7 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 		id:        sid,
 		req:       r.WithContext(context.Background()), // not the request's: it would pin net/http state
 		conn:      conn,
-		raw:       raw,
+		out:       out,
 		transport: transport,
 	}
 	ss.req.Body = http.NoBody
@@ -313,6 +312,8 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 
 	s.mu.Lock()
 	s.sessions[sid] = ss
+	// A handshake that raced Close was not in Close's list of sessions.
+	closing := s.closed
 	s.mu.Unlock()
 
 	// hmu is held until the handler is known: a close that happens during
@@ -328,6 +329,9 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 	ss.h = h
 	ss.hmu.Unlock()
 	ss.startHeartbeat()
+	if closing {
+		ss.close(ReasonServerShutdown, closeShutdown)
+	}
 	return ss
 }
 

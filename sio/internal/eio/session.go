@@ -1,7 +1,6 @@
 package eio
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -71,17 +70,21 @@ type Session struct {
 	// polling
 	poll      *pollWaiter
 	posting   bool
-	linger    bool // closing: the next GET gets the queue and a close packet
-	tombstone bool // closed by the client: one late GET gets a noop
+	postRC    *http.ResponseController // of the POST being read, to abort it on close
+	linger    bool                     // closing: the next GET gets the queue and a close packet
+	tombstone bool                     // closed by the client: one late GET gets a noop
 
 	// websocket
 	conn    *websocket.Conn
-	raw     net.Conn // under conn, to bound a close in time
-	writing bool     // a writer goroutine is running
+	out     *coalescer // under conn: gathers a batch's frames; its conn bounds a close in time
+	writing bool       // a writer goroutine is running
+	// brMu orders the reader's look at its read buffer with a close
+	// handshake, which reads from that buffer too.
+	brMu sync.Mutex
 
 	// upgrade
 	probe        *websocket.Conn // websocket being upgraded to
-	probeRaw     net.Conn
+	probeOut     *coalescer
 	probed       bool // "2probe" answered, waiting for "5"
 	upgradeTimer *time.Timer
 
@@ -227,13 +230,18 @@ func (s *Session) close(reason string, mode closeMode) {
 	}
 	probe := s.probe
 	s.probe = nil
-	s.probeRaw = nil
+	s.probeOut = nil
 	s.probed = false
 	if s.upgradeTimer != nil {
 		s.upgradeTimer.Stop()
 	}
 	if mode != closeFlush && mode != closeShutdown {
 		s.dropQueueLocked()
+	}
+	if rc := s.postRC; rc != nil {
+		// A POST body still arriving must not hold up the close (nor
+		// Server.Close, which waits for every request).
+		_ = rc.SetReadDeadline(time.Now())
 	}
 
 	if s.transport == transportWebSocket {
@@ -247,12 +255,12 @@ func (s *Session) close(reason string, mode closeMode) {
 			// coder/websocket's close handshake waits up to 10s for a
 			// client that does not answer; closing the raw connection
 			// bounds both the flush and the handshake.
-			raw := s.raw
+			out := s.out
 			s.closeTimer = time.AfterFunc(maxFlushWait, func() {
 				// Raw first: CloseNow waits for a close handshake in
 				// progress.
-				if raw != nil {
-					_ = raw.Close()
+				if out != nil {
+					_ = out.conn.Close()
 				}
 				_ = conn.CloseNow()
 			})

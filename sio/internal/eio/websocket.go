@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -17,7 +18,7 @@ import (
 // life of the connection, so they are kept small: frames larger than the
 // buffers are read and written directly.
 const (
-	wsReadBufSize  = 512
+	wsReadBufSize  = 256
 	wsWriteBufSize = 512
 	// wsCompressionThreshold is the smallest message permessage-deflate
 	// compresses, the Node.js engine.io default.
@@ -50,13 +51,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 	conn.SetReadLimit(s.opts.MaxPayload)
 
 	if ss == nil {
-		ss = s.newSession(r, transportWebSocket, conn, hc.conn)
+		ss = s.newSession(r, transportWebSocket, conn, hc.out)
 		ss.mu.Lock()
 		ss.flushLocked()
 		ss.mu.Unlock()
 		// Read on a new goroutine so that this request's goroutine, and the
 		// buffers net/http holds for it, go away.
-		s.goTracked(func() { ss.readLoop(conn) })
+		raw, br := hc.out.conn, hc.br
+		s.goTracked(func() { ss.readLoop(conn, raw, br) })
 		return
 	}
 
@@ -64,20 +66,22 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 	if ss.state != stateOpen || ss.transport != transportPolling || ss.probe != nil {
 		ss.mu.Unlock()
 		// Only one websocket per session.
-		t := time.AfterFunc(maxFlushWait, func() { _ = hc.conn.Close() })
+		raw := hc.out.conn
+		t := time.AfterFunc(maxFlushWait, func() { _ = raw.Close() })
 		_ = conn.Close(websocket.StatusPolicyViolation, "session already upgraded")
 		t.Stop()
 		return
 	}
 	ss.probe = conn
-	ss.probeRaw = hc.conn
+	ss.probeOut = hc.out
 	ss.upgradeTimer = time.AfterFunc(s.opts.UpgradeTimeout, func() {
 		if ss.abortUpgrade(conn) {
 			s.log.Debug("eio: upgrade timed out", "sid", ss.id)
 		}
 	})
 	ss.mu.Unlock()
-	s.goTracked(func() { ss.readLoop(conn) })
+	raw, br := hc.out.conn, hc.br
+	s.goTracked(func() { ss.readLoop(conn, raw, br) })
 }
 
 // abortUpgrade drops the candidate websocket c, keeping polling. It reports
@@ -87,7 +91,7 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 	mine := s.probe == c
 	if mine {
 		s.probe = nil
-		s.probeRaw = nil
+		s.probeOut = nil
 		s.probed = false
 		s.upgradeTimer.Stop()
 	}
@@ -97,10 +101,18 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 }
 
 // readLoop reads frames from c until it fails or the session ends; c is the
-// session's websocket or a candidate for an upgrade.
-func (s *Session) readLoop(c *websocket.Conn) {
+// session's websocket or a candidate for an upgrade. raw and br are the
+// connection and read buffer under c; the closure that starts readLoop must
+// not hold the ResponseWriter, which pins net/http's per-connection buffers.
+func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
 	ctx := context.Background()
 	for {
+		s.brMu.Lock()
+		idle := br.Buffered() == 0
+		s.brMu.Unlock()
+		if idle {
+			waitReadable(raw)
+		}
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			s.onReadError(c, err)
@@ -189,8 +201,8 @@ func (s *Session) onProbeFrame(c *websocket.Conn, typ websocket.MessageType, dat
 		s.upgradeTimer.Stop()
 		s.transport = transportWebSocket
 		s.conn = c
-		s.raw = s.probeRaw
-		s.probeRaw = nil
+		s.out = s.probeOut
+		s.probeOut = nil
 		if s.poll != nil {
 			if s.poll.duringUpgrade {
 				s.answerPollLocked(pollResult{status: http.StatusBadRequest})
@@ -227,16 +239,22 @@ func (s *Session) writeLoop() {
 			if abrupt {
 				_ = conn.CloseNow()
 			} else {
+				// The close handshake reads from the read buffer too.
+				s.brMu.Lock()
 				_ = conn.Close(websocket.StatusNormalClosure, "")
+				s.brMu.Unlock()
 			}
 			s.finish()
 			return
 		}
 		batch := s.queue
 		s.queue = nil
-		conn := s.conn
+		conn, out := s.conn, s.out
 		s.mu.Unlock()
 
+		if out != nil && len(batch) > 1 {
+			out.start()
+		}
 		failed := false
 		for i := range batch {
 			p := &batch[i]
@@ -259,6 +277,11 @@ func (s *Session) writeLoop() {
 			}
 			s.mu.Unlock()
 		}
+		if out != nil && len(batch) > 1 {
+			if err := out.stop(); err != nil && !failed {
+				s.close(ReasonTransportError, closeAbrupt)
+			}
+		}
 		clear(batch)
 	}
 }
@@ -269,7 +292,8 @@ func (s *Session) writeLoop() {
 // It also keeps the raw connection, so that a close can be bounded in time.
 type hijackCapture struct {
 	http.ResponseWriter
-	conn net.Conn
+	out *coalescer    // under the writer coder/websocket writes frames to
+	br  *bufio.Reader // the reader coder/websocket reads frames from
 }
 
 func (w *hijackCapture) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -279,7 +303,8 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = conn
+	w.out = &coalescer{conn: conn}
+	w.br = brw.Reader
 	if brw.Writer.Buffered() > 0 {
 		if err := brw.Writer.Flush(); err != nil {
 			return conn, brw, nil
@@ -301,5 +326,71 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return conn, brw, nil
 		}
 	}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBufSize)), nil
+	w.br = br
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, wsWriteBufSize)), nil
+}
+
+// maxCoalesce bounds the bytes gathered before a write to the socket.
+const maxCoalesce = 64 << 10
+
+// coalescer is the writer under coder/websocket's buffered writer. coder
+// flushes every frame to the socket; while the session's writer drains a
+// batch of packets, the coalescer gathers those frames instead and writes
+// them with one system call at the end of the batch.
+type coalescer struct {
+	conn net.Conn
+
+	mu  sync.Mutex // held across socket writes, to keep frames in order
+	on  bool
+	buf []byte // only while a batch is written: idle sessions hold none
+	err error
+}
+
+func (w *coalescer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.on && len(w.buf)+len(p) <= maxCoalesce {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.flushLocked(); err != nil {
+		return 0, err
+	}
+	n, err := w.conn.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+func (w *coalescer) flushLocked() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.conn.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
+// start begins gathering frames.
+func (w *coalescer) start() {
+	w.mu.Lock()
+	w.on = true
+	w.mu.Unlock()
+}
+
+// stop writes what was gathered and goes back to writing through.
+func (w *coalescer) stop() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.on = false
+	err := w.flushLocked()
+	w.buf = nil
+	return err
 }

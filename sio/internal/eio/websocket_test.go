@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -471,5 +472,82 @@ func TestCloseFromHandler(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("OnClose not called")
+	}
+}
+
+func TestWebSocketBatchKeepsOrder(t *testing.T) {
+	e := newEnv(t, longOpts(), false)
+	c := e.dial("")
+	c.SetReadLimit(-1)
+	readFrame(t, c)
+	r := e.session()
+	const n = 2000
+	go func() {
+		for i := range n {
+			p := eio.Packet{Data: []byte(strconv.Itoa(i))}
+			if i%3 == 0 {
+				p = eio.Packet{Data: []byte{byte(i), byte(i >> 8)}, Binary: true}
+			}
+			if err := r.s.Send(false, p); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	for i := range n {
+		typ, msg := readFrame(t, c)
+		if i%3 == 0 {
+			if typ != websocket.MessageBinary || msg != string([]byte{byte(i), byte(i >> 8)}) {
+				t.Fatalf("message %d: %v %q", i, typ, msg)
+			}
+		} else if typ != websocket.MessageText || msg != "4"+strconv.Itoa(i) {
+			t.Fatalf("message %d: %v %q", i, typ, msg)
+		}
+	}
+}
+
+func TestAllowRequestWebSocket(t *testing.T) {
+	opts := longOpts()
+	opts.AllowRequest = func(r *http.Request) error {
+		if r.Header.Get("X-Token") != "ok" {
+			return errors.New("no token")
+		}
+		return nil
+	}
+	e := newEnv(t, opts, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, e.wsURL+"?EIO=4&transport=websocket", nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("refused websocket: %v %v", err, res)
+	}
+	c, _, err := websocket.Dial(ctx, e.wsURL+"?EIO=4&transport=websocket", &websocket.DialOptions{HTTPHeader: http.Header{"X-Token": {"ok"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, msg := readFrame(t, c); !strings.HasPrefix(msg, "0{") {
+		t.Errorf("handshake %q", msg)
+	}
+}
+
+func TestTrafficExtendsPongDeadlineOnce(t *testing.T) {
+	const pi, pt = 50 * time.Millisecond, 300 * time.Millisecond
+	e := newEnv(t, &eio.Options{PingInterval: pi, PingTimeout: pt}, false)
+	c := e.dial("")
+	readFrame(t, c)
+	r := e.session()
+	if _, msg := readFrame(t, c); msg != "2" {
+		t.Fatalf("%q, want ping", msg)
+	}
+	start := time.Now()
+	writeText(t, c, "4busy") // no pong, but the client is alive
+	waitWSClosed(t, c)
+	if reason := r.waitClosed(t); reason != eio.ReasonPingTimeout {
+		t.Errorf("reason %q", reason)
+	}
+	// One extension: the close comes after about 2*pt, not pt.
+	if d := time.Since(start); d < pt+pt/3 {
+		t.Errorf("closed after %v: the message did not extend the pong deadline", d)
 	}
 }
