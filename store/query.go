@@ -36,7 +36,7 @@ func (s *Store) Range(ctx context.Context, device, key string, from, to time.Tim
 			return nil, s.fileErr("range", err)
 		}
 		smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: info.state, Unit: info.unit}
+			IsState: t.Valid, Unit: info.unit}
 		out = append(out, smp)
 	}
 	return out, s.fileErr("range", rows.Err())
@@ -260,7 +260,7 @@ func (s *Store) After(ctx context.Context, devices []string, offset int64, limit
 		}
 		k, info := s.cache.key(id)
 		smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: info.state, Unit: info.unit}
+			IsState: t.Valid, Unit: info.unit}
 		out = append(out, smp)
 	}
 	return out, s.fileErr("after", rows.Err())

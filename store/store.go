@@ -400,4 +400,3 @@ func msec(t time.Time) int64 { return t.UnixMilli() }
 func fromMsec(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func validFloat(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
