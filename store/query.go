@@ -20,26 +20,43 @@ func (s *Store) Range(ctx context.Context, device, key string, from, to time.Tim
 	if !ok {
 		return nil, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT off, ts, value, text FROM readings INDEXED BY readings_ts
-		WHERE ts >= ? AND ts < ? AND series = ? AND off <= ? ORDER BY ts, off`, msec(from), msec(to), info.id, s.Committed())
-	if err != nil {
-		return nil, s.fileErr("range", err)
-	}
-	defer rows.Close()
+	f, t := msec(from), msec(to)
 	var out []Sample
-	for rows.Next() {
-		var smp Sample
-		var ts int64
-		var v sql.NullFloat64
-		var t sql.NullString
-		if err := rows.Scan(&smp.Offset, &ts, &v, &t); err != nil {
+	for _, r := range s.blocks.ranges(f, t, s.Committed()) {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT off, ts, value, text FROM readings
+			WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ?`, r[0], r[1], info.id, f, t)
+		if err != nil {
 			return nil, s.fileErr("range", err)
 		}
-		smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: t.Valid, Unit: info.unit}
-		out = append(out, smp)
+		for rows.Next() {
+			var smp Sample
+			var ts int64
+			var v sql.NullFloat64
+			var txt sql.NullString
+			if err := rows.Scan(&smp.Offset, &ts, &v, &txt); err != nil {
+				rows.Close()
+				return nil, s.fileErr("range", err)
+			}
+			smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: txt.String,
+				IsState: txt.Valid, Unit: info.unit}
+			out = append(out, smp)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.fileErr("range", err)
+		}
 	}
-	return out, s.fileErr("range", rows.Err())
+	// Offset order is time order except for late readings.
+	if !sort.SliceIsSorted(out, func(i, j int) bool { return sampleLess(out[i], out[j]) }) {
+		sort.SliceStable(out, func(i, j int) bool { return sampleLess(out[i], out[j]) })
+	}
+	return out, nil
+}
+
+func sampleLess(a, b Sample) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	return a.Offset < b.Offset
 }
 
 // Bucket is one point of a downsampled series: the statistics of the numeric
@@ -145,14 +162,17 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 		if maxPoints == 1 {
 			w = span + 1
 		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
-			FROM readings INDEXED BY readings_ts WHERE ts >= ? AND ts < ? AND series = ? AND value IS NOT NULL AND off <= ?
-			GROUP BY 1`, bucketBase(lo, w, maxPoints, f), w, w, bucketBase(lo, w, maxPoints, f), lo, t, info.id, s.Committed())
-		if err != nil {
-			return nil, s.fileErr("downsample", err)
-		}
-		if err := merge(rows); err != nil {
-			return nil, s.fileErr("downsample", err)
+		base := bucketBase(lo, w, maxPoints, f)
+		for _, r := range s.blocks.ranges(lo, t, s.Committed()) {
+			rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
+				FROM readings WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL
+				GROUP BY 1`, base, w, w, base, r[0], r[1], info.id, lo, t)
+			if err != nil {
+				return nil, s.fileErr("downsample", err)
+			}
+			if err := merge(rows); err != nil {
+				return nil, s.fileErr("downsample", err)
+			}
 		}
 	}
 	res := make([]Bucket, 0, len(out))
@@ -291,12 +311,7 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 		}
 		all = append(all, smp...)
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if !all[i].Time.Equal(all[j].Time) {
-			return all[i].Time.Before(all[j].Time)
-		}
-		return all[i].Offset < all[j].Offset
-	})
+	sort.SliceStable(all, func(i, j int) bool { return sampleLess(all[i], all[j]) })
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
 		return err
