@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -64,8 +65,13 @@ type writer struct {
 	backoff time.Duration
 	retry   *time.Timer
 
-	ins *sql.Stmt
+	ins, insMany *sql.Stmt
+	args         []any
 }
+
+// insChunk is how many rows one multi-row INSERT carries: fewer statement
+// executions per batch, well under SQLite's 32766 parameters.
+const insChunk = 100
 
 func newWriter(s *Store) *writer {
 	now := s.opts.Now()
@@ -79,9 +85,11 @@ func newWriter(s *Store) *writer {
 }
 
 func (w *writer) resetStmts() {
-	if w.ins != nil {
-		w.ins.Close()
-		w.ins = nil
+	for _, st := range []**sql.Stmt{&w.ins, &w.insMany} {
+		if *st != nil {
+			(*st).Close()
+			*st = nil
+		}
 	}
 }
 
@@ -281,19 +289,25 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 	ctx := context.Background()
 	db := s.writeDB()
 	if w.ins == nil {
-		st, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES (?, ?, ?, ?, ?)")
+		const row = "(?, ?, ?, ?, ?)"
+		st, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES "+row)
 		if err != nil {
 			return nil, err
 		}
-		w.ins = st
+		many, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES "+row+strings.Repeat(", "+row, insChunk-1))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		w.ins, w.insMany = st, many
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, w.ins)
 	newSeries := map[seriesKey]seriesInfo{}
+	args := w.args[:0]
 	for _, it := range w.batch {
 		r := &it.r
 		k := seriesKey{r.Device, r.Key}
@@ -323,19 +337,31 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 			newSeries[k] = info
 		}
 		ts := msec(r.Time)
-		var err error
 		if r.IsState {
-			_, err = ins.ExecContext(ctx, it.off, info.id, ts, nil, r.Text)
+			args = append(args, it.off, info.id, ts, nil, r.Text)
 		} else {
-			_, err = ins.ExecContext(ctx, it.off, info.id, ts, r.Value, nil)
-			if err == nil {
-				err = w.late(ctx, tx, info.id, ts, r.Value)
+			args = append(args, it.off, info.id, ts, r.Value, nil)
+			if ts < w.done[lvHour] || ts < w.done[lvMinute] {
+				if err := w.late(ctx, tx, info.id, ts, r.Value); err != nil {
+					return nil, err
+				}
 			}
 		}
-		if err != nil {
+	}
+	w.args = args[:0]
+	many, one := tx.StmtContext(ctx, w.insMany), tx.StmtContext(ctx, w.ins)
+	for len(args) >= 5*insChunk {
+		if _, err := many.ExecContext(ctx, args[:5*insChunk]...); err != nil {
+			return nil, err
+		}
+		args = args[5*insChunk:]
+	}
+	for ; len(args) > 0; args = args[5:] {
+		if _, err := one.ExecContext(ctx, args[:5]...); err != nil {
 			return nil, err
 		}
 	}
+	clear(w.args[:cap(w.args)])
 	return newSeries, tx.Commit()
 }
 
