@@ -20,24 +20,32 @@ func (s *Store) Range(ctx context.Context, device, key string, from, to time.Tim
 	if !ok {
 		return nil, nil
 	}
+	return s.rangeOf(ctx, []int64{info.id}, from, to)
+}
+
+// rangeOf returns the samples of the given series in [from, to), sorted by
+// time then offset. One scan per offset range serves all the series.
+func (s *Store) rangeOf(ctx context.Context, ids []int64, from, to time.Time) ([]Sample, error) {
 	f, t := msec(from), msec(to)
 	var out []Sample
+	in := idList(ids)
 	for _, r := range s.blocks.ranges(f, t, s.Committed()) {
-		rows, err := s.rdb.QueryContext(ctx, `SELECT off, ts, value, text FROM readings
-			WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ?`, r[0], r[1], info.id, f, t)
+		rows, err := s.rdb.QueryContext(ctx, `SELECT off, series, ts, value, text FROM readings
+			WHERE off BETWEEN ? AND ? AND series IN (`+in+`) AND ts >= ? AND ts < ?`, r[0], r[1], f, t)
 		if err != nil {
 			return nil, s.fileErr("range", err)
 		}
 		for rows.Next() {
 			var smp Sample
-			var ts int64
+			var id, ts int64
 			var v sql.NullFloat64
 			var txt sql.NullString
-			if err := rows.Scan(&smp.Offset, &ts, &v, &txt); err != nil {
+			if err := rows.Scan(&smp.Offset, &id, &ts, &v, &txt); err != nil {
 				rows.Close()
 				return nil, s.fileErr("range", err)
 			}
-			smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: txt.String,
+			k, info := s.cache.key(id)
+			smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: txt.String,
 				IsState: txt.Valid, Unit: info.unit}
 			out = append(out, smp)
 		}
@@ -253,14 +261,7 @@ func (s *Store) After(ctx context.Context, devices []string, offset int64, limit
 		if len(ids) == 0 {
 			return nil, nil
 		}
-		var b strings.Builder
-		for i, id := range ids {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(id, 10))
-		}
-		q += " AND series IN (" + b.String() + ")"
+		q += " AND series IN (" + idList(ids) + ")"
 	}
 	q += " ORDER BY off LIMIT ?"
 	args = append(args, limit)
@@ -302,16 +303,19 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 		}
 		c.mu.RUnlock()
 	}
-	sort.Strings(keys)
-	var all []Sample
+	var ids []int64
 	for _, k := range keys {
-		smp, err := s.Range(ctx, device, k, from, to)
-		if err != nil {
+		if info, ok := s.cache.get(seriesKey{device, k}); ok {
+			ids = append(ids, info.id)
+		}
+	}
+	var all []Sample
+	if len(ids) > 0 {
+		var err error
+		if all, err = s.rangeOf(ctx, ids, from, to); err != nil {
 			return err
 		}
-		all = append(all, smp...)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return sampleLess(all[i], all[j]) })
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
 		return err
@@ -329,4 +333,17 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// idList formats series ids for an IN clause; they are integers from our
+// own table, so no quoting is needed.
+func idList(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	return b.String()
 }
