@@ -411,6 +411,9 @@ func (w *writer) maintain() error {
 			w.pruning = false
 		}
 	}
+	// Reached only after a successful commit (or with nothing to commit):
+	// a failure that came from maintenance itself is over too.
+	w.ok()
 	return nil
 }
 
