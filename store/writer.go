@@ -59,6 +59,7 @@ type writer struct {
 	dirtyLatest map[int64]bool
 	lastRollup  time.Time
 	nextPrune   time.Time
+	nextRest    time.Time // rollup and event pruning, hourly
 	pruning     bool
 
 	failing bool
@@ -81,6 +82,7 @@ func newWriter(s *Store) *writer {
 		dirtyLatest: map[int64]bool{},
 		lastRollup:  now,
 		nextPrune:   now,
+		nextRest:    now,
 	}
 }
 
@@ -405,8 +407,11 @@ func (w *writer) maintain() error {
 			return w.fail("prune", err)
 		}
 		if !more {
-			if err := w.pruneRest(now); err != nil {
-				return w.fail("prune", err)
+			if !now.Before(w.nextRest) {
+				if err := w.pruneRest(now); err != nil {
+					return w.fail("prune", err)
+				}
+				w.nextRest = now.Add(time.Hour)
 			}
 			w.pruning = false
 		}
