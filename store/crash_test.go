@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,7 +30,21 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		return
 	}
-	os.Exit(m.Run())
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	// Every store a test opened is closed by then: its writer and the
+	// database/sql goroutines must be gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for code == 0 && runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			fmt.Fprintf(os.Stderr, "goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			code = 1
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Exit(code)
 }
 
 // crashChild appends readings forever and prints each committed offset as

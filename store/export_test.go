@@ -16,6 +16,9 @@ func MigrateTo(path string, v int) error {
 	return migrate(context.Background(), db, v)
 }
 
+// SetPageSize sets the page size of files created from now on.
+func SetPageSize(n int) { pageSize = n }
+
 // onWriter runs fn on the writer goroutine and waits for it.
 func (s *Store) onWriter(fn func(*writer)) {
 	done := make(chan struct{})

@@ -20,26 +20,51 @@ func (s *Store) Range(ctx context.Context, device, key string, from, to time.Tim
 	if !ok {
 		return nil, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT off, ts, value, text FROM readings INDEXED BY readings_ts
-		WHERE ts >= ? AND ts < ? AND series = ? AND off <= ? ORDER BY ts, off`, msec(from), msec(to), info.id, s.Committed())
-	if err != nil {
-		return nil, s.fileErr("range", err)
-	}
-	defer rows.Close()
+	return s.rangeOf(ctx, []int64{info.id}, from, to)
+}
+
+// rangeOf returns the samples of the given series in [from, to), sorted by
+// time then offset. One scan per offset range serves all the series.
+func (s *Store) rangeOf(ctx context.Context, ids []int64, from, to time.Time) ([]Sample, error) {
+	f, t := msec(from), msec(to)
 	var out []Sample
-	for rows.Next() {
-		var smp Sample
-		var ts int64
-		var v sql.NullFloat64
-		var t sql.NullString
-		if err := rows.Scan(&smp.Offset, &ts, &v, &t); err != nil {
+	in := idList(ids)
+	for _, r := range s.blocks.ranges(f, t, s.Committed()) {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT off, series, ts, value, text FROM readings
+			WHERE off BETWEEN ? AND ? AND series IN (`+in+`) AND ts >= ? AND ts < ?`, r[0], r[1], f, t)
+		if err != nil {
 			return nil, s.fileErr("range", err)
 		}
-		smp.Reading = Reading{Device: device, Key: key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: info.state, Unit: info.unit}
-		out = append(out, smp)
+		for rows.Next() {
+			var smp Sample
+			var id, ts int64
+			var v sql.NullFloat64
+			var txt sql.NullString
+			if err := rows.Scan(&smp.Offset, &id, &ts, &v, &txt); err != nil {
+				rows.Close()
+				return nil, s.fileErr("range", err)
+			}
+			k, info := s.cache.key(id)
+			smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: txt.String,
+				IsState: txt.Valid, Unit: info.unit}
+			out = append(out, smp)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.fileErr("range", err)
+		}
 	}
-	return out, s.fileErr("range", rows.Err())
+	// Offset order is time order except for late readings.
+	if !sort.SliceIsSorted(out, func(i, j int) bool { return sampleLess(out[i], out[j]) }) {
+		sort.SliceStable(out, func(i, j int) bool { return sampleLess(out[i], out[j]) })
+	}
+	return out, nil
+}
+
+func sampleLess(a, b Sample) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	return a.Offset < b.Offset
 }
 
 // Bucket is one point of a downsampled series: the statistics of the numeric
@@ -145,14 +170,17 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 		if maxPoints == 1 {
 			w = span + 1
 		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
-			FROM readings INDEXED BY readings_ts WHERE ts >= ? AND ts < ? AND series = ? AND value IS NOT NULL AND off <= ?
-			GROUP BY 1`, bucketBase(lo, w, maxPoints, f), w, w, bucketBase(lo, w, maxPoints, f), lo, t, info.id, s.Committed())
-		if err != nil {
-			return nil, s.fileErr("downsample", err)
-		}
-		if err := merge(rows); err != nil {
-			return nil, s.fileErr("downsample", err)
+		base := bucketBase(lo, w, maxPoints, f)
+		for _, r := range s.blocks.ranges(lo, t, s.Committed()) {
+			rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
+				FROM readings WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL
+				GROUP BY 1`, base, w, w, base, r[0], r[1], info.id, lo, t)
+			if err != nil {
+				return nil, s.fileErr("downsample", err)
+			}
+			if err := merge(rows); err != nil {
+				return nil, s.fileErr("downsample", err)
+			}
 		}
 	}
 	res := make([]Bucket, 0, len(out))
@@ -233,14 +261,7 @@ func (s *Store) After(ctx context.Context, devices []string, offset int64, limit
 		if len(ids) == 0 {
 			return nil, nil
 		}
-		var b strings.Builder
-		for i, id := range ids {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(id, 10))
-		}
-		q += " AND series IN (" + b.String() + ")"
+		q += " AND series IN (" + idList(ids) + ")"
 	}
 	q += " ORDER BY off LIMIT ?"
 	args = append(args, limit)
@@ -260,7 +281,7 @@ func (s *Store) After(ctx context.Context, devices []string, offset int64, limit
 		}
 		k, info := s.cache.key(id)
 		smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: info.state, Unit: info.unit}
+			IsState: t.Valid, Unit: info.unit}
 		out = append(out, smp)
 	}
 	return out, s.fileErr("after", rows.Err())
@@ -282,21 +303,19 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 		}
 		c.mu.RUnlock()
 	}
-	sort.Strings(keys)
-	var all []Sample
+	var ids []int64
 	for _, k := range keys {
-		smp, err := s.Range(ctx, device, k, from, to)
-		if err != nil {
+		if info, ok := s.cache.get(seriesKey{device, k}); ok {
+			ids = append(ids, info.id)
+		}
+	}
+	var all []Sample
+	if len(ids) > 0 {
+		var err error
+		if all, err = s.rangeOf(ctx, ids, from, to); err != nil {
 			return err
 		}
-		all = append(all, smp...)
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if !all[i].Time.Equal(all[j].Time) {
-			return all[i].Time.Before(all[j].Time)
-		}
-		return all[i].Offset < all[j].Offset
-	})
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
 		return err
@@ -314,4 +333,17 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// idList formats series ids for an IN clause; they are integers from our
+// own table, so no quoting is needed.
+func idList(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	return b.String()
 }

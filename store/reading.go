@@ -226,7 +226,7 @@ func (c *seriesCache) load(ctx context.Context, db *sql.DB) error {
 			}
 			info := c.byKey[k]
 			c.setLatest(id, Sample{Offset: off, Reading: Reading{Device: k.device, Key: k.key, Time: fromMsec(ts),
-				Value: v.Float64, Text: t.String, IsState: info.state, Unit: info.unit}})
+				Value: v.Float64, Text: t.String, IsState: t.Valid, Unit: info.unit}})
 		}
 		return rows.Err()
 	}

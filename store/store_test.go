@@ -311,3 +311,56 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestConcurrentAppend appends from many goroutines and checks every
+// returned offset is unique and stored with its own reading.
+func TestConcurrentAppend(t *testing.T) {
+	s, _ := openT(t, &store.Options{FlushInterval: 5 * time.Millisecond, BatchSize: 64, Now: newClock().Now})
+	const workers, each = 8, 300
+	var mu sync.Mutex
+	byOff := map[int64]float64{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := float64(w*each + i)
+				off, err := s.Append(num(fmt.Sprintf("d%d", w), "k", t0.Add(time.Duration(i)*time.Millisecond), v))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				byOff[off] = v
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	flush(t, s)
+	if len(byOff) != workers*each {
+		t.Fatalf("%d distinct offsets for %d appends", len(byOff), workers*each)
+	}
+	var got []store.Sample
+	var from int64
+	for {
+		page, err := s.After(context.Background(), nil, from, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if len(page) < 500 {
+			break
+		}
+		from = page[len(page)-1].Offset
+	}
+	if len(got) != workers*each {
+		t.Fatalf("After paged through %d samples, want %d", len(got), workers*each)
+	}
+	for i, smp := range got {
+		if byOff[smp.Offset] != smp.Value || (i > 0 && smp.Offset <= got[i-1].Offset) {
+			t.Fatalf("sample %d = %+v, want value %v and increasing offsets", i, smp, byOff[smp.Offset])
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -57,14 +59,20 @@ type writer struct {
 	dirtyLatest map[int64]bool
 	lastRollup  time.Time
 	nextPrune   time.Time
+	nextRest    time.Time // rollup and event pruning, hourly
 	pruning     bool
 
 	failing bool
 	backoff time.Duration
 	retry   *time.Timer
 
-	ins *sql.Stmt
+	ins, insMany *sql.Stmt
+	args         []any
 }
+
+// insChunk is how many rows one multi-row INSERT carries: fewer statement
+// executions per batch, well under SQLite's 32766 parameters.
+const insChunk = 100
 
 func newWriter(s *Store) *writer {
 	now := s.opts.Now()
@@ -74,13 +82,16 @@ func newWriter(s *Store) *writer {
 		dirtyLatest: map[int64]bool{},
 		lastRollup:  now,
 		nextPrune:   now,
+		nextRest:    now,
 	}
 }
 
 func (w *writer) resetStmts() {
-	if w.ins != nil {
-		w.ins.Close()
-		w.ins = nil
+	for _, st := range []**sql.Stmt{&w.ins, &w.insMany} {
+		if *st != nil {
+			(*st).Close()
+			*st = nil
+		}
 	}
 }
 
@@ -94,20 +105,27 @@ func (w *writer) rebuild(ctx context.Context) error {
 		}
 		w.s.rollDone[l].Store(w.done[l])
 	}
-	rows, err := db.QueryContext(ctx, "SELECT series, ts, value FROM readings WHERE ts >= ? AND value IS NOT NULL", min(w.done[0], w.done[1]))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, ts int64
-		var v float64
-		if err := rows.Scan(&id, &ts, &v); err != nil {
+	from := min(w.done[0], w.done[1])
+	for _, r := range w.s.blocks.ranges(from, math.MaxInt64, w.s.Committed()) {
+		rows, err := db.QueryContext(ctx, "SELECT series, ts, value FROM readings WHERE off BETWEEN ? AND ? AND ts >= ? AND value IS NOT NULL",
+			r[0], r[1], from)
+		if err != nil {
 			return err
 		}
-		w.addAgg(id, ts, v)
+		for rows.Next() {
+			var id, ts int64
+			var v float64
+			if err := rows.Scan(&id, &ts, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			w.addAgg(id, ts, v)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
 	}
-	return rows.Err()
+	return nil
 }
 
 func (w *writer) addAgg(id, ts int64, v float64) {
@@ -250,6 +268,12 @@ func (w *writer) commit() error {
 		}
 	}
 	c.mu.Unlock()
+	minTs, maxTs := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, it := range w.batch {
+		ts := msec(it.r.Time)
+		minTs, maxTs = min(minTs, ts), max(maxTs, ts)
+	}
+	s.blocks.add(w.batch[0].off, last, minTs, maxTs, floorDiv(msec(s.opts.Now()), 60_000))
 	clear(w.batch)
 	w.batch = w.batch[:0]
 	s.committed.Store(last)
@@ -267,19 +291,25 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 	ctx := context.Background()
 	db := s.writeDB()
 	if w.ins == nil {
-		st, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES (?, ?, ?, ?, ?)")
+		const row = "(?, ?, ?, ?, ?)"
+		st, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES "+row)
 		if err != nil {
 			return nil, err
 		}
-		w.ins = st
+		many, err := db.PrepareContext(ctx, "INSERT INTO readings (off, series, ts, value, text) VALUES "+row+strings.Repeat(", "+row, insChunk-1))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		w.ins, w.insMany = st, many
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, w.ins)
 	newSeries := map[seriesKey]seriesInfo{}
+	args := w.args[:0]
 	for _, it := range w.batch {
 		r := &it.r
 		k := seriesKey{r.Device, r.Key}
@@ -309,19 +339,31 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 			newSeries[k] = info
 		}
 		ts := msec(r.Time)
-		var err error
 		if r.IsState {
-			_, err = ins.ExecContext(ctx, it.off, info.id, ts, nil, r.Text)
+			args = append(args, it.off, info.id, ts, nil, r.Text)
 		} else {
-			_, err = ins.ExecContext(ctx, it.off, info.id, ts, r.Value, nil)
-			if err == nil {
-				err = w.late(ctx, tx, info.id, ts, r.Value)
+			args = append(args, it.off, info.id, ts, r.Value, nil)
+			if ts < w.done[lvHour] || ts < w.done[lvMinute] {
+				if err := w.late(ctx, tx, info.id, ts, r.Value); err != nil {
+					return nil, err
+				}
 			}
 		}
-		if err != nil {
+	}
+	w.args = args[:0]
+	many, one := tx.StmtContext(ctx, w.insMany), tx.StmtContext(ctx, w.ins)
+	for len(args) >= 5*insChunk {
+		if _, err := many.ExecContext(ctx, args[:5*insChunk]...); err != nil {
+			return nil, err
+		}
+		args = args[5*insChunk:]
+	}
+	for ; len(args) > 0; args = args[5:] {
+		if _, err := one.ExecContext(ctx, args[:5]...); err != nil {
 			return nil, err
 		}
 	}
+	clear(w.args[:cap(w.args)])
 	return newSeries, tx.Commit()
 }
 
@@ -360,17 +402,23 @@ func (w *writer) maintain() error {
 		w.nextPrune = now.Add(time.Minute)
 	}
 	if w.pruning {
-		n, err := w.pruneRaw(now)
+		more, err := w.pruneRaw(now)
 		if err != nil {
 			return w.fail("prune", err)
 		}
-		if n < w.s.opts.PruneBatch {
-			if err := w.pruneRest(now); err != nil {
-				return w.fail("prune", err)
+		if !more {
+			if !now.Before(w.nextRest) {
+				if err := w.pruneRest(now); err != nil {
+					return w.fail("prune", err)
+				}
+				w.nextRest = now.Add(time.Hour)
 			}
 			w.pruning = false
 		}
 	}
+	// Reached only after a successful commit (or with nothing to commit):
+	// a failure that came from maintenance itself is over too.
+	w.ok()
 	return nil
 }
 
@@ -406,9 +454,14 @@ func (w *writer) writeRollups(now time.Time) error {
 	if err := w.writeLatest(ctx, tx); err != nil {
 		return err
 	}
+	savedBlocks, err := w.s.blocks.save(ctx, tx)
+	if err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	w.s.blocks.saved(savedBlocks)
 	for _, k := range written {
 		delete(w.agg, k)
 	}
@@ -441,53 +494,47 @@ func (w *writer) writeLatest(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-// pruneRaw deletes at most PruneBatch raw rows older than RawRetention and
-// returns how many it deleted.
-func (w *writer) pruneRaw(now time.Time) (int, error) {
-	ctx := context.Background()
+// pruneRaw deletes at most PruneBatch raw rows from the oldest block whose
+// readings are all older than RawRetention. It reports whether it found
+// anything to delete. (A block that also holds a newer, late reading is kept
+// whole until that reading expires too.)
+func (w *writer) pruneRaw(now time.Time) (bool, error) {
 	cutoff := msec(now.Add(-w.s.opts.RawRetention))
+	first, lo, hi, whole, ok := w.s.blocks.expired(cutoff, w.s.opts.PruneBatch)
+	if !ok {
+		return false, nil
+	}
+	ctx := context.Background()
 	tx, err := w.s.writeDB().BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer tx.Rollback()
 	// Remember the highest offset before deleting anything, so the counter
 	// never goes back even if every row is pruned.
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = max(CAST(value AS INTEGER), (SELECT COALESCE(MAX(off), 0) FROM readings))
 		WHERE key = 'last_offset'`); err != nil {
-		return 0, err
+		return false, err
 	}
-	rows, err := tx.QueryContext(ctx, "DELETE FROM readings WHERE off IN (SELECT off FROM readings WHERE ts < ? LIMIT ?) RETURNING off",
-		cutoff, w.s.opts.PruneBatch)
-	if err != nil {
-		return 0, err
+	if _, err := tx.ExecContext(ctx, "DELETE FROM readings WHERE off BETWEEN ? AND ?", lo, hi); err != nil {
+		return false, err
 	}
-	n, top := 0, int64(0)
-	for rows.Next() {
-		var off int64
-		if err := rows.Scan(&off); err != nil {
-			rows.Close()
-			return 0, err
+	if whole {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM blocks WHERE first_off = ?", first); err != nil {
+			return false, err
 		}
-		n++
-		top = max(top, off)
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'", top); err != nil {
-		return 0, err
+	if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'", hi); err != nil {
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, err
+		return false, err
 	}
-	if top > w.s.oldest.Load() {
-		w.s.oldest.Store(top)
+	w.s.blocks.prunedTo(first, hi)
+	if hi > w.s.oldest.Load() {
+		w.s.oldest.Store(hi)
 	}
-	return n, nil
+	return true, nil
 }
 
 // pruneRest trims rollups and events; these tables are small next to raw
@@ -538,6 +585,9 @@ func (w *writer) final() error {
 	}
 	defer tx.Rollback()
 	if err := w.writeLatest(ctx, tx); err != nil {
+		return w.s.fileErr("close", err)
+	}
+	if _, err := w.s.blocks.save(ctx, tx); err != nil {
 		return w.s.fileErr("close", err)
 	}
 	w.s.mu.Lock()

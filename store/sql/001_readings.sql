@@ -32,6 +32,13 @@ CREATE TABLE readings (
 	text   TEXT              -- state samples
 );
 
--- Time leads the index, so new entries land at its right edge like the
--- table's rows: a commit touches a page or two of it, not one per series.
-CREATE INDEX readings_ts ON readings (ts, series);
+-- No secondary index on readings: an index on time touches several pages
+-- per commit (about three times the rows' own cost, see docs/store.md).
+-- Instead each block of consecutive offsets records the time span it holds;
+-- time queries scan only the offset ranges whose span overlaps.
+CREATE TABLE blocks (
+	first_off INTEGER PRIMARY KEY,
+	last_off  INTEGER NOT NULL,
+	min_ts    INTEGER NOT NULL,
+	max_ts    INTEGER NOT NULL
+);
