@@ -42,6 +42,13 @@ type Matcher interface {
 	Matches(topic string) bool
 }
 
+// Claimer is implemented by conventions whose filters are wider than what
+// they accept (ESPHome's +/+/+/state): Claims says whether a topic really is
+// theirs, so Home Assistant discovery can leave it to them.
+type Claimer interface {
+	Claims(topic string) bool
+}
+
 // Message is an outgoing MQTT message.
 type Message struct {
 	Topic   string
