@@ -434,3 +434,41 @@ func TestBadPayloadLogIsRateLimited(t *testing.T) {
 		t.Fatalf("garbage produced updates: %s", describe(col.snapshot()))
 	}
 }
+
+// TestNativeConventionWinsOverDiscovery: a device that speaks ESPHome and
+// Home Assistant discovery appears once, as esphome:, with the units its
+// discovery configs give; a plain discovery device appears as ha:.
+func TestNativeConventionWinsOverDiscovery(t *testing.T) {
+	s, err := mqtt.New(&mqtt.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	s.Offline(col.emit)
+	// Retained discovery arrives before the node's status, as a broker
+	// replaying "#" in topic order would send it.
+	s.Inject("homeassistant/sensor/attic/temp/config", []byte(`{"name":"Temp","unit_of_meas":"°C","stat_t":"attic/sensor/temp/state","avty_t":"attic/status","dev":{"ids":"aabb","name":"attic","sw":"esphome v2024.2.0","mdl":"esp32dev"}}`), true)
+	s.Inject("homeassistant/sensor/garden/t/config", []byte(`{"unit_of_meas":"°C","stat_t":"garden/t","dev":{"ids":"g1","name":"Garden"}}`), true)
+	s.Inject("attic/status", []byte("online"), true)
+	s.Inject("attic/sensor/temp/state", []byte("17.5"), false)
+	s.Inject("garden/t", []byte("9"), false)
+	u := col.waitFor(t, "esphome reading", isReading("esphome:attic", "temp", 17.5))
+	if u.Reading.Unit != "°C" {
+		t.Errorf("esphome unit %q", u.Reading.Unit)
+	}
+	col.waitFor(t, "ha reading", isReading("ha:g1", "t", 9))
+	for _, u := range col.snapshot() {
+		dev := ""
+		switch {
+		case u.Reading != nil:
+			dev = u.Reading.Device
+		case u.Meta != nil:
+			dev = u.Meta.Device
+		case u.Presence != nil:
+			dev = u.Presence.Device
+		}
+		if dev == "ha:aabb" || strings.HasPrefix(dev, "ha:attic") {
+			t.Errorf("ESPHome device duplicated as %s", dev)
+		}
+	}
+}
