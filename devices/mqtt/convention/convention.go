@@ -85,6 +85,7 @@ type BadPayloadError struct {
 	Detail string
 }
 
+// Error describes the rejected payload.
 func (e *BadPayloadError) Error() string {
 	return fmt.Sprintf("convention: bad payload from %q (%s): %s", e.Device, e.Reason, e.Detail)
 }
