@@ -449,6 +449,13 @@ func (s *Source) checkStale(now time.Time) {
 			continue
 		}
 		limit := d.staleAfter(s.o)
+		for _, c := range s.convs {
+			if sh, ok := c.(convention.StaleHinter); ok {
+				if hint, ok := sh.StaleAfter(id); ok {
+					limit = hint
+				}
+			}
+		}
 		if o, ok := s.o.StaleAfter[id]; ok {
 			limit = o
 		}

@@ -472,3 +472,32 @@ func TestNativeConventionWinsOverDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// TestExpireAfter: Home Assistant's expire_after sets the staleness timeout
+// of the entity's device without waiting for intervals to be learned.
+func TestExpireAfter(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s, err := mqtt.New(&mqtt.Options{Now: now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	s.Offline(col.emit)
+	s.Inject("homeassistant/sensor/p/w/config", []byte(`{"stat_t":"p/w","unit_of_meas":"W","exp_aft":90,"dev":{"ids":"plug"}}`), true)
+	s.Inject("p/w", []byte("12"), false)
+	col.waitFor(t, "online", isPresence("ha:plug", true, "data"))
+	mu.Lock()
+	clock = clock.Add(80 * time.Second)
+	mu.Unlock()
+	s.CheckStale(now())
+	if col.count(isPresence("ha:plug", false, "stale")) != 0 {
+		t.Fatal("stale before expire_after")
+	}
+	mu.Lock()
+	clock = clock.Add(20 * time.Second)
+	mu.Unlock()
+	s.CheckStale(now())
+	col.waitFor(t, "stale after expire_after", isPresence("ha:plug", false, "stale"))
+}

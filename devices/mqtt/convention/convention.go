@@ -49,6 +49,13 @@ type Claimer interface {
 	Claims(topic string) bool
 }
 
+// StaleHinter is implemented by conventions that know how long a device may
+// stay silent before its data is stale (Home Assistant's expire_after); the
+// source prefers the hint to the learned timeout.
+type StaleHinter interface {
+	StaleAfter(device string) (time.Duration, bool)
+}
+
 // Message is an outgoing MQTT message.
 type Message struct {
 	Topic   string
