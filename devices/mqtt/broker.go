@@ -89,12 +89,20 @@ func startEmbedded(s *Source) (*embedded, error) {
 		return nil, fmt.Errorf("mqtt: embedded broker: listen %s: %w", s.o.Listen, err)
 	}
 	if s.o.WebsocketListen != "" {
-		ws := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.o.WebsocketListen})
-		if err := srv.AddListener(ws); err != nil {
+		// mochi's websocket listener binds only when it starts serving and
+		// then merely logs a failure, so check the port here first.
+		ln, err := net.Listen("tcp", s.o.WebsocketListen)
+		if err != nil {
 			_ = srv.Close()
 			if errors.Is(err, syscall.EADDRINUSE) {
 				return nil, fmt.Errorf("%w: websocket listener %s: %v (change mqtt.websocket_listen)", ErrPortInUse, s.o.WebsocketListen, err)
 			}
+			return nil, fmt.Errorf("mqtt: embedded broker: websocket listen %s: %w", s.o.WebsocketListen, err)
+		}
+		ln.Close()
+		ws := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: s.o.WebsocketListen})
+		if err := srv.AddListener(ws); err != nil {
+			_ = srv.Close()
 			return nil, fmt.Errorf("mqtt: embedded broker: websocket listen %s: %w", s.o.WebsocketListen, err)
 		}
 	}

@@ -197,8 +197,10 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 // publishers (paho's memory store races on resume, paho issue #703).
 type copyStore struct{ *paho.MemoryStore }
 
-func (s copyStore) Get(key string) packets.ControlPacket {
-	p := s.MemoryStore.Get(key)
+func (s copyStore) Put(key string, p packets.ControlPacket) { s.MemoryStore.Put(key, copyPublish(p)) }
+func (s copyStore) Get(key string) packets.ControlPacket    { return copyPublish(s.MemoryStore.Get(key)) }
+
+func copyPublish(p packets.ControlPacket) packets.ControlPacket {
 	if pub, ok := p.(*packets.PublishPacket); ok && pub != nil {
 		c := *pub
 		return &c

@@ -115,20 +115,13 @@ func New(o *Options) (*Source, error) {
 	return s, nil
 }
 
-// Claimer is implemented by conventions whose filters are wider than what
-// they accept (ESPHome's +/+/+/state): Claims says whether a topic is
-// really theirs.
-type Claimer interface {
-	Claims(topic string) bool
-}
-
 // claimedBy reports whether one of convs would handle topic.
 func claimedBy(convs []convention.Convention, topic string) bool {
 	for _, c := range convs {
 		if !matches(c, topic) {
 			continue
 		}
-		if cl, ok := c.(Claimer); ok && !cl.Claims(topic) {
+		if cl, ok := c.(convention.Claimer); ok && !cl.Claims(topic) {
 			continue
 		}
 		return true
@@ -152,12 +145,26 @@ func matches(c convention.Convention, topic string) bool {
 // external connected for the first time).
 func (s *Source) Ready() <-chan struct{} { return s.ready }
 
-// Mode returns the broker mode Run chose (valid after Ready).
-func (s *Source) Mode() Mode { <-s.ready; return s.mode }
+// Mode returns the broker mode Run chose, or "" before Ready.
+func (s *Source) Mode() Mode {
+	select {
+	case <-s.ready:
+		return s.mode
+	default:
+		return ""
+	}
+}
 
-// BrokerAddr returns the embedded broker's TCP address, or the external
-// broker's URL (valid after Ready).
-func (s *Source) BrokerAddr() string { <-s.ready; return s.addr }
+// BrokerAddr returns the embedded broker's TCP address (useful with port 0),
+// or the external broker's URL; "" before Ready.
+func (s *Source) BrokerAddr() string {
+	select {
+	case <-s.ready:
+		return s.addr
+	default:
+		return ""
+	}
+}
 
 // Run connects or starts the broker, subscribes, and emits updates until ctx
 // ends. The start-up log says which broker mode was chosen and why.
@@ -346,6 +353,11 @@ func (s *Source) badPayload(bp *convention.BadPayloadError, now time.Time) {
 	k := badKey{bp.Device, bp.Reason}
 	s.mu.Lock()
 	b := s.bad[k]
+	if b == nil && len(s.bad) >= maxBadKeys {
+		// A flood of made-up device ids must not grow the counters forever.
+		k.device = overflowDevice
+		b = s.bad[k]
+	}
 	if b == nil {
 		b = &badState{}
 		s.bad[k] = b
@@ -363,6 +375,13 @@ func (s *Source) badPayload(bp *convention.BadPayloadError, now time.Time) {
 		s.log.Warn("mqtt: bad payload dropped", "device", bp.Device, "reason", string(bp.Reason), "detail", bp.Detail, "suppressed_since_last", suppressed)
 	}
 }
+
+// maxBadKeys bounds the number of (device, reason) counters; further
+// devices are counted under overflowDevice.
+const (
+	maxBadKeys     = 10000
+	overflowDevice = "(other)"
+)
 
 // BadCount is one bad-payload counter.
 type BadCount struct {
@@ -430,6 +449,13 @@ func (s *Source) checkStale(now time.Time) {
 			continue
 		}
 		limit := d.staleAfter(s.o)
+		for _, c := range s.convs {
+			if sh, ok := c.(convention.StaleHinter); ok {
+				if hint, ok := sh.StaleAfter(id); ok {
+					limit = hint
+				}
+			}
+		}
 		if o, ok := s.o.StaleAfter[id]; ok {
 			limit = o
 		}

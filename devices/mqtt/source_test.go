@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -321,5 +322,182 @@ func TestPresenceStaleAndBrokerLost(t *testing.T) {
 	if col.count(isPresence("lwt", true, "lwt")) != 2 {
 		t.Fatal("duplicate presence emitted")
 	}
-	_ = convention.ReasonBadTime
+}
+
+func TestWebsocketListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsAddr := ln.Addr().String()
+	ln.Close()
+	_, col, _ := embeddedSource(t, &mqtt.Options{WebsocketListen: wsAddr})
+	var c paho.Client
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o := paho.NewClientOptions().AddBroker("ws://" + wsAddr + "/").SetClientID("ws-dev").SetConnectTimeout(time.Second)
+		c = paho.NewClient(o)
+		tok := c.Connect()
+		if tok.WaitTimeout(2*time.Second) && tok.Error() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("websocket connect: %v", tok.Error())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer c.Disconnect(50)
+	publish(t, c, "devices/ws1/telemetry", false, `{"v":9}`)
+	col.waitFor(t, "reading over websocket", isReading("ws1", "v", 9))
+
+	// A taken websocket port is reported like a taken TCP port.
+	s2, err := mqtt.New(&mqtt.Options{Mode: mqtt.ModeEmbedded, Listen: "127.0.0.1:0", WebsocketListen: wsAddr, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Run(context.Background(), func(devices.Update) {}); !errors.Is(err, mqtt.ErrPortInUse) {
+		t.Fatalf("Run with a taken websocket port = %v", err)
+	}
+	if s2.Mode() != "" || s2.BrokerAddr() != "" {
+		t.Error("a failed source reports a mode or address")
+	}
+}
+
+// countHandler counts log records by message.
+type countHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+	last map[string][]slog.Attr
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs[r.Message]++
+	var as []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { as = append(as, a); return true })
+	h.last[r.Message] = as
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestBadPayloadLogIsRateLimited(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	h := &countHandler{msgs: map[string]int{}, last: map[string][]slog.Attr{}}
+	s, err := mqtt.New(&mqtt.Options{Now: now, Logger: slog.New(h), LogEvery: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	s.Offline(col.emit)
+	for range 100 {
+		s.Inject("devices/noisy/telemetry", []byte("garbage"), false)
+	}
+	s.Inject("devices/other/telemetry", []byte("garbage"), false)
+	const msg = "mqtt: bad payload dropped"
+	h.mu.Lock()
+	n := h.msgs[msg]
+	h.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d log lines for 101 bad payloads from 2 devices, want 2", n)
+	}
+	mu.Lock()
+	clock = clock.Add(time.Minute)
+	mu.Unlock()
+	s.Inject("devices/noisy/telemetry", []byte("garbage"), false)
+	h.mu.Lock()
+	n = h.msgs[msg]
+	var suppressed int64
+	for _, a := range h.last[msg] {
+		if a.Key == "suppressed_since_last" {
+			suppressed = int64(a.Value.Uint64())
+		}
+	}
+	h.mu.Unlock()
+	if n != 3 || suppressed != 99 {
+		t.Fatalf("after a minute: %d lines, suppressed %d; want 3 and 99", n, suppressed)
+	}
+	var got uint64
+	for _, b := range s.BadPayloads() {
+		if b.Device == "noisy" && b.Reason == convention.ReasonNotJSON {
+			got = b.Count
+		}
+	}
+	if got != 101 {
+		t.Fatalf("counter %d, want 101", got)
+	}
+	if len(col.snapshot()) != 0 {
+		t.Fatalf("garbage produced updates: %s", describe(col.snapshot()))
+	}
+}
+
+// TestNativeConventionWinsOverDiscovery: a device that speaks ESPHome and
+// Home Assistant discovery appears once, as esphome:, with the units its
+// discovery configs give; a plain discovery device appears as ha:.
+func TestNativeConventionWinsOverDiscovery(t *testing.T) {
+	s, err := mqtt.New(&mqtt.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	s.Offline(col.emit)
+	// Retained discovery arrives before the node's status, as a broker
+	// replaying "#" in topic order would send it.
+	s.Inject("homeassistant/sensor/attic/temp/config", []byte(`{"name":"Temp","unit_of_meas":"°C","stat_t":"attic/sensor/temp/state","avty_t":"attic/status","dev":{"ids":"aabb","name":"attic","sw":"esphome v2024.2.0","mdl":"esp32dev"}}`), true)
+	s.Inject("homeassistant/sensor/garden/t/config", []byte(`{"unit_of_meas":"°C","stat_t":"garden/t","dev":{"ids":"g1","name":"Garden"}}`), true)
+	s.Inject("attic/status", []byte("online"), true)
+	s.Inject("attic/sensor/temp/state", []byte("17.5"), false)
+	s.Inject("garden/t", []byte("9"), false)
+	u := col.waitFor(t, "esphome reading", isReading("esphome:attic", "temp", 17.5))
+	if u.Reading.Unit != "°C" {
+		t.Errorf("esphome unit %q", u.Reading.Unit)
+	}
+	col.waitFor(t, "ha reading", isReading("ha:g1", "t", 9))
+	for _, u := range col.snapshot() {
+		dev := ""
+		switch {
+		case u.Reading != nil:
+			dev = u.Reading.Device
+		case u.Meta != nil:
+			dev = u.Meta.Device
+		case u.Presence != nil:
+			dev = u.Presence.Device
+		}
+		if dev == "ha:aabb" || strings.HasPrefix(dev, "ha:attic") {
+			t.Errorf("ESPHome device duplicated as %s", dev)
+		}
+	}
+}
+
+// TestExpireAfter: Home Assistant's expire_after sets the staleness timeout
+// of the entity's device without waiting for intervals to be learned.
+func TestExpireAfter(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s, err := mqtt.New(&mqtt.Options{Now: now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	s.Offline(col.emit)
+	s.Inject("homeassistant/sensor/p/w/config", []byte(`{"stat_t":"p/w","unit_of_meas":"W","exp_aft":90,"dev":{"ids":"plug"}}`), true)
+	s.Inject("p/w", []byte("12"), false)
+	col.waitFor(t, "online", isPresence("ha:plug", true, "data"))
+	mu.Lock()
+	clock = clock.Add(80 * time.Second)
+	mu.Unlock()
+	s.CheckStale(now())
+	if col.count(isPresence("ha:plug", false, "stale")) != 0 {
+		t.Fatal("stale before expire_after")
+	}
+	mu.Lock()
+	clock = clock.Add(20 * time.Second)
+	mu.Unlock()
+	s.CheckStale(now())
+	col.waitFor(t, "stale after expire_after", isPresence("ha:plug", false, "stale"))
 }

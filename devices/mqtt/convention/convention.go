@@ -42,6 +42,20 @@ type Matcher interface {
 	Matches(topic string) bool
 }
 
+// Claimer is implemented by conventions whose filters are wider than what
+// they accept (ESPHome's +/+/+/state): Claims says whether a topic really is
+// theirs, so Home Assistant discovery can leave it to them.
+type Claimer interface {
+	Claims(topic string) bool
+}
+
+// StaleHinter is implemented by conventions that know how long a device may
+// stay silent before its data is stale (Home Assistant's expire_after); the
+// source prefers the hint to the learned timeout.
+type StaleHinter interface {
+	StaleAfter(device string) (time.Duration, bool)
+}
+
 // Message is an outgoing MQTT message.
 type Message struct {
 	Topic   string
@@ -78,6 +92,7 @@ type BadPayloadError struct {
 	Detail string
 }
 
+// Error describes the rejected payload.
 func (e *BadPayloadError) Error() string {
 	return fmt.Sprintf("convention: bad payload from %q (%s): %s", e.Device, e.Reason, e.Detail)
 }

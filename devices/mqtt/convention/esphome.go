@@ -3,6 +3,7 @@ package convention
 import (
 	"encoding/json"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,10 @@ type ESPHomeOptions struct {
 	// <prefix>/status birth message; needed for prefixes containing '/'.
 	// One-level prefixes are learned from their status message.
 	Prefixes []string
+	// DiscoveryPrefix is where ESPHome publishes its Home Assistant discovery
+	// configs (default "homeassistant"); they give names, units and the
+	// device's model and firmware. "-" ignores them.
+	DiscoveryPrefix string
 }
 
 // ESPHome understands <prefix>/status (online/offline) and
@@ -30,6 +35,8 @@ type ESPHome struct {
 
 	mu    sync.Mutex
 	known map[string]map[string]string // prefix → object → component type
+	units map[string]map[string]string // prefix → object → unit
+	meta  map[string]*devices.Meta     // prefix → metadata from discovery
 }
 
 // esphomeTypes lists ESPHome component types that publish state topics.
@@ -42,7 +49,14 @@ var esphomeTypes = map[string]bool{
 
 // NewESPHome returns the ESPHome convention.
 func NewESPHome(o ESPHomeOptions) *ESPHome {
-	e := &ESPHome{o: o, known: map[string]map[string]string{}, filters: []string{"+/status", "+/+/+/state"}}
+	if o.DiscoveryPrefix == "" {
+		o.DiscoveryPrefix = "homeassistant"
+	}
+	e := &ESPHome{o: o, known: map[string]map[string]string{}, units: map[string]map[string]string{}, meta: map[string]*devices.Meta{},
+		filters: []string{"+/status", "+/+/+/state"}}
+	if o.DiscoveryPrefix != "-" {
+		e.filters = append(e.filters, o.DiscoveryPrefix+"/+/+/+/config")
+	}
 	for _, p := range o.Prefixes {
 		e.known[p] = map[string]string{}
 		e.filters = append(e.filters, p+"/status", p+"/+/+/state")
@@ -58,6 +72,9 @@ func (e *ESPHome) Filters() []string { return e.filters }
 
 // Handle implements Convention.
 func (e *ESPHome) Handle(topic string, payload []byte, now time.Time) ([]devices.Update, error) {
+	if e.o.DiscoveryPrefix != "-" && strings.HasPrefix(topic, e.o.DiscoveryPrefix+"/") && strings.HasSuffix(topic, "/config") {
+		return e.discovery(payload)
+	}
 	if p, ok := strings.CutSuffix(topic, "/status"); ok && p != "" {
 		on, valid := onlineWord(payload)
 		s := strings.TrimSpace(string(payload))
@@ -109,7 +126,10 @@ func (e *ESPHome) Handle(topic string, payload []byte, now time.Time) ([]devices
 		if !ok {
 			return nil, bad(dev, ReasonNotNumeric, "%s/%s=%q", typ, obj, clip(payload))
 		}
-		return []devices.Update{numReading(dev, obj, now, f, "")}, nil
+		e.mu.Lock()
+		unit := e.units[p][obj]
+		e.mu.Unlock()
+		return []devices.Update{numReading(dev, obj, now, f, unit)}, nil
 	}
 	if strings.HasPrefix(text, "{") {
 		m, ok := decodeObject(payload)
@@ -180,4 +200,78 @@ func (e *ESPHome) Claims(topic string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.known[rest] != nil
+}
+
+// discovery takes the Home Assistant discovery configs that ESPHome nodes
+// publish (their device block names "esphome" as firmware or origin): the
+// node becomes known, and its units, name, model and firmware are learned.
+// Configs from anything else are left to the Home Assistant convention.
+func (e *ESPHome) discovery(payload []byte) ([]devices.Update, error) {
+	raw, ok := decodeObject(payload)
+	if !ok {
+		return nil, ErrNotMine
+	}
+	cfg := expand(raw, "", 0)
+	dev, _ := cfg["device"].(map[string]any)
+	origin, _ := cfg["origin"].(map[string]any)
+	sw := str(dev, "sw_version")
+	if !strings.Contains(strings.ToLower(sw), "esphome") && !strings.EqualFold(str(origin, "name"), "esphome") {
+		return nil, ErrNotMine
+	}
+	st := str(cfg, "state_topic")
+	rest, ok := strings.CutSuffix(st, "/state")
+	if !ok {
+		return nil, ErrNotMine
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return nil, ErrNotMine
+	}
+	obj := rest[i+1:]
+	rest = rest[:i]
+	i = strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return nil, ErrNotMine
+	}
+	typ, p := rest[i+1:], rest[:i]
+	if !esphomeTypes[typ] {
+		return nil, ErrNotMine
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.known[p] == nil {
+		e.known[p] = map[string]string{}
+	}
+	e.known[p][obj] = typ
+	if e.units[p] == nil {
+		e.units[p] = map[string]string{}
+	}
+	if u := str(cfg, "unit_of_measurement"); u != "" {
+		e.units[p][obj] = u
+	}
+	m := e.meta[p]
+	if m == nil {
+		m = &devices.Meta{Device: "esphome:" + p, Source: "esphome"}
+		e.meta[p] = m
+	}
+	if n := str(dev, "name"); n != "" {
+		m.Name = n
+	}
+	if mdl := strings.TrimSpace(str(dev, "manufacturer") + " " + str(dev, "model")); mdl != "" {
+		m.Model = mdl
+	}
+	if sw != "" {
+		m.Firmware = sw
+	}
+	out := &devices.Meta{Device: m.Device, Name: m.Name, Model: m.Model, Firmware: m.Firmware, Source: "esphome", Units: map[string]string{}}
+	for k, u := range e.units[p] {
+		out.Units[k] = u
+	}
+	for o, t := range e.known[p] {
+		if !slices.Contains([]string{"sensor", "binary_sensor", "text_sensor", "event", "update"}, t) {
+			out.Commands = append(out.Commands, o)
+		}
+	}
+	sort.Strings(out.Commands)
+	return []devices.Update{{Meta: out}}, nil
 }

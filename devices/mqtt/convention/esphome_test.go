@@ -30,6 +30,17 @@ func TestESPHome(t *testing.T) {
 		{"other/status", "ready", []string{"NOTMINE"}},
 		{"livingroom/status", "offline", []string{"P esphome:livingroom offline lwt"}},
 	})
+	// Discovery configs from ESPHome give units and device data, and make a
+	// node known even before its status arrives.
+	runSteps(t, e, []step{
+		{"homeassistant/sensor/garage/temperature/config", `{"dev_cla":"temperature","unit_of_meas":"°C","stat_cla":"measurement","name":"Temperature","stat_t":"garage/sensor/temperature/state","avty_t":"garage/status","uniq_id":"ESPsensortemperature","dev":{"ids":"a4cf12aabbcc","name":"garage","sw":"esphome v2024.2.0 Feb 20 2024","mdl":"esp32dev","mf":"espressif"}}`,
+			[]string{"M esphome:garage name=garage model=espressif esp32dev fw=esphome v2024.2.0 Feb 20 2024 units=temperature:°C cmds="}},
+		{"homeassistant/switch/garage/door_relay/config", `{"name":"Door relay","stat_t":"garage/switch/door_relay/state","cmd_t":"garage/switch/door_relay/command","dev":{"ids":"a4cf12aabbcc","sw":"esphome v2024.2.0"}}`,
+			[]string{"M esphome:garage name=garage model=espressif esp32dev fw=esphome v2024.2.0 units=temperature:°C cmds=door_relay"}},
+		{"garage/sensor/temperature/state", "18.25", []string{"R esphome:garage temperature=18.25 °C @" + nowS}},
+		// Someone else's discovery config is left to the Home Assistant convention.
+		{"homeassistant/sensor/garden/temp/config", `{"stat_t":"garden/state","dev":{"ids":"g","sw":"1.0"}}`, []string{"NOTMINE"}},
+	})
 	if !e.Claims("livingroom/sensor/temperature/state") || e.Claims("kitchen/sensor/temperature/state") {
 		t.Error("Claims does not follow known nodes")
 	}

@@ -120,6 +120,7 @@ func FuzzESPHome(f *testing.F) {
 		{"n/sensor/t/state", "21.5"},
 		{"n/light/l/state", `{"state":"ON","brightness":3}`},
 		{"n/binary_sensor/d/state", "OFF"},
+		{"homeassistant/sensor/m/t/config", `{"unit_of_meas":"°C","stat_t":"m/sensor/t/state","dev":{"sw":"esphome v1"}}`},
 	})
 }
 

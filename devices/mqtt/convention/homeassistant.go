@@ -40,6 +40,7 @@ type HomeAssistant struct {
 	byState map[string][]*haEntity        // state topic → entities
 	byAvail map[string]map[*haEntity]bool // availability topic → entities
 	pending []string                      // topics learned since the last NewFilters
+	expire  map[string]time.Duration      // device id → longest expire_after
 	info    map[string]*devices.Meta      // device id → name, model, firmware
 }
 
@@ -51,6 +52,7 @@ type haEntity struct {
 	path                     []string // value_template path into value_json; nil: raw value
 	rawTemplate              bool     // template given but unsupported
 	payloadOn, payloadOff    string
+	expire                   time.Duration // expire_after, 0 if none
 	avail                    []haAvail
 }
 
@@ -64,7 +66,7 @@ func NewHomeAssistant(o HomeAssistantOptions) *HomeAssistant {
 	if o.Prefix == "" {
 		o.Prefix = "homeassistant"
 	}
-	return &HomeAssistant{o: o, configs: map[string][]*haEntity{}, byState: map[string][]*haEntity{}, byAvail: map[string]map[*haEntity]bool{}, info: map[string]*devices.Meta{}}
+	return &HomeAssistant{o: o, configs: map[string][]*haEntity{}, byState: map[string][]*haEntity{}, byAvail: map[string]map[*haEntity]bool{}, info: map[string]*devices.Meta{}, expire: map[string]time.Duration{}}
 }
 
 // Name implements Convention.
@@ -417,6 +419,9 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 		if dev == nil && meta.Name == "" {
 			meta.Name = str(c.c, "name") // no device block: the entity is the device
 		}
+		if secs, ok := c.c["expire_after"].(float64); ok && secs > 0 && secs < 1e7 {
+			e.expire = time.Duration(secs * float64(time.Second))
+		}
 		if s := str(c.c, "payload_on"); s != "" {
 			e.payloadOn = s
 		}
@@ -506,6 +511,19 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 	if meta.Firmware != "" {
 		inf.Firmware = meta.Firmware
 	}
+	var longest time.Duration
+	for _, es := range h.configs {
+		for _, e := range es {
+			if e.device == id {
+				longest = max(longest, e.expire)
+			}
+		}
+	}
+	if longest > 0 {
+		h.expire[id] = longest
+	} else {
+		delete(h.expire, id)
+	}
 	full := &devices.Meta{Device: id, Name: inf.Name, Model: inf.Model, Firmware: inf.Firmware, Source: "ha", Units: map[string]string{}}
 	for _, es := range h.configs {
 		for _, e := range es {
@@ -581,4 +599,13 @@ func (h *HomeAssistant) Command(cmd devices.Command) (Message, error) {
 		return Message{}, devices.ErrUnknownDevice
 	}
 	return Message{}, devices.ErrUnknownCommand
+}
+
+// StaleAfter implements StaleHinter: the longest expire_after of the
+// device's entities.
+func (h *HomeAssistant) StaleAfter(device string) (time.Duration, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	d, ok := h.expire[device]
+	return d, ok
 }
