@@ -1,9 +1,4 @@
-//go:build interop_pending
-
-// The build tag keeps this file out of the build until newInteropApp
-// (interopapp_test.go) and the Server it returns exist; remove it then.
-
-package sio
+package sio_test
 
 import (
 	"net/http/httptest"

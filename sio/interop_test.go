@@ -1,4 +1,4 @@
-package sio
+package sio_test
 
 import (
 	"bufio"
