@@ -99,7 +99,7 @@ func runInteropScenarios(t *testing.T, node, baseURL string) {
 }
 
 // interopPingRetries is how many times a run that failed after a missed
-// heartbeat is repeated: with the app's 200 ms pingTimeout a busy machine
+// heartbeat is repeated: even with the app's 1 s pingTimeout a busy machine
 // can delay a pong that long, while a server whose heartbeat is broken fails
 // every try.
 const interopPingRetries = 2

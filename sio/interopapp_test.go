@@ -22,8 +22,8 @@ func newInteropApp(t testing.TB) *sio.Server {
 	t.Helper()
 	srv := sio.NewServer(&sio.Options{
 		Path:              "/socket.io/",
-		PingInterval:      300 * time.Millisecond,
-		PingTimeout:       200 * time.Millisecond,
+		PingInterval:      400 * time.Millisecond,
+		PingTimeout:       1000 * time.Millisecond,
 		MaxHTTPBufferSize: 1e6,
 		ConnectTimeout:    2 * time.Second,
 		CORS:              &sio.CORS{Origins: []string{"*"}},

@@ -19,8 +19,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
   path: "/socket.io/",
-  pingInterval: 300,
-  pingTimeout: 200,
+  pingInterval: 400,
+  pingTimeout: 1000,
   maxHttpBufferSize: 1e6,
   connectTimeout: 2000,
   cors: { origin: "*" },

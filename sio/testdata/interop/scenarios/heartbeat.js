@@ -1,5 +1,5 @@
-// Scenario 12: handshake values and heartbeats. With pingInterval 300 ms and
-// pingTimeout 200 ms the connection must stay up for 2 s, and in upgrade mode
+// Scenario 12: handshake values and heartbeats. With pingInterval 400 ms and
+// pingTimeout 1000 ms the connection must stay up for 2 s, and in upgrade mode
 // the transport must really switch to WebSocket.
 "use strict";
 const { scenario } = require("../lib");
@@ -15,8 +15,8 @@ scenario("heartbeat", {}, async (t) => {
   await t.connected(s);
   const [hs] = await hsP;
   t.ok("handshake sid is a string", typeof hs.sid === "string" && hs.sid.length > 0);
-  t.eq("pingInterval", hs.pingInterval, 300);
-  t.eq("pingTimeout", hs.pingTimeout, 200);
+  t.eq("pingInterval", hs.pingInterval, 400);
+  t.eq("pingTimeout", hs.pingTimeout, 1000);
   t.eq("maxPayload", hs.maxPayload, 1000000);
   t.eq("upgrades", hs.upgrades, t.mode === "websocket" ? [] : ["websocket"]);
   await t.upgraded(s);
