@@ -54,6 +54,7 @@ var interopScenarios = []struct {
 	{"reconnect", interopAllModes},
 	{"max-buffer", interopAllModes},
 	{"heartbeat", interopAllModes},
+	{"connect-timeout", interopAllModes},
 }
 
 // interopScenarioTimeout bounds one script run; the scripts stop themselves after

@@ -35,7 +35,8 @@ scenario("heartbeat", {}, async (t) => {
   s.off("disconnect", onDisconnect);
   t.eq("no disconnect in 2 s", disconnects, 0);
   t.ok("still connected", s.connected);
-  t.ok("at least 4 pings in 2 s", pings >= 4, `got ${pings} in ${Date.now() - started} ms`);
+  // 300 ms apart ideally; with no ping timeout they were at most 500 ms apart.
+  t.ok("at least 3 pings in 2 s", pings >= 3, `got ${pings} in ${Date.now() - started} ms`);
   t.eq("engine id unchanged", engine.id, hs.sid);
   const want = t.mode === "polling" ? "polling" : "websocket";
   t.eq("transport", s.io.engine.transport.name, want);

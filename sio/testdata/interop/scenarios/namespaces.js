@@ -12,6 +12,9 @@ scenario("namespaces", {}, async (t) => {
   const [w] = await cw;
   t.eq("custom welcome", w, { id: custom.id, auth, nsp: "/custom" });
   t.eq("custom echo", await t.ack(custom, "echo", "c", { n: [1] }), ["c", { n: [1] }]);
+  const bin = await t.ack(custom, "echo", { b: Buffer.from([7, 8, 9]) }, [Buffer.from("é")]);
+  t.eq("custom echo with binary (namespaced binary packets)", bin, [{ b: Buffer.from([7, 8, 9]) }, [Buffer.from("é")]]);
+  t.ok("namespaced binary came back as binary", t.isBinary(bin[0].b));
 
   t.step("/dyn-42");
   const dyn = t.socket("/dyn-42");
@@ -51,6 +54,23 @@ scenario("namespaces", {}, async (t) => {
   const [r1, r2] = await Promise.all([t.ack(main, "echo", "main"), t.ack(cust, "echo", "custom")]);
   t.eq("main echo", r1, ["main"]);
   t.eq("custom echo", r2, ["custom"]);
+
+  t.step("a server-side disconnect of / keeps /custom on the shared connection");
+  const m2 = t.manager();
+  const main2 = t.track(m2.socket("/"));
+  const cust2 = t.track(m2.socket("/custom"));
+  main2.connect();
+  cust2.connect();
+  await Promise.all([t.connected(main2), t.connected(cust2)]);
+  const engine2 = m2.engine;
+  const gone = t.waitFor(main2, "disconnect");
+  main2.emit("disconnect-me");
+  t.eq("/ got io server disconnect", (await gone)[0], "io server disconnect");
+  await t.sleep(100);
+  t.ok("/custom still connected", cust2.connected);
+  t.ok("same engine connection", m2.engine === engine2 && engine2.readyState === "open", `readyState ${engine2.readyState}`);
+  t.eq("/custom echo after / was disconnected", await t.ack(cust2, "echo", "still"), ["still"]);
+  cust2.disconnect();
 
   t.step("leaving one namespace keeps the other");
   cust.disconnect();
