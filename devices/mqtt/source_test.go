@@ -281,6 +281,16 @@ func TestPresenceStaleAndBrokerLost(t *testing.T) {
 	s.Inject("devices/never/telemetry", []byte(`{"t":1}`), false)
 	col.waitFor(t, "implicit online", isPresence("learn", true, "data"))
 
+	states := map[string]mqtt.DeviceState{}
+	for _, d := range s.Devices() {
+		states[d.Device] = d
+	}
+	if st := states["learn"]; !st.Online || st.StaleAfter != 6*time.Minute || st.Reason != "data" {
+		t.Fatalf("learn state %+v, want online with a learned 6m timeout", st)
+	}
+	if st := states["fixed"]; st.StaleAfter != 10*time.Second {
+		t.Fatalf("fixed state %+v", st)
+	}
 	advance(4 * time.Minute) // 6 min since "learn"'s last data minus 2: still fresh
 	s.CheckStale(now())
 	if col.count(isPresence("learn", false, "stale")) != 0 {
