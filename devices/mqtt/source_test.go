@@ -511,3 +511,20 @@ func TestExpireAfter(t *testing.T) {
 	s.CheckStale(now())
 	col.waitFor(t, "stale after expire_after", isPresence("ha:plug", false, "stale"))
 }
+
+func TestPayloadTooLarge(t *testing.T) {
+	s, col, broker := embeddedSource(t, &mqtt.Options{MaxPayload: 1000, Logger: quietLogger()})
+	c := client(t, broker, "big", true)
+	publish(t, c, "devices/big/telemetry", false, `{"pad":"`+strings.Repeat("x", 1200)+`"}`)
+	publish(t, c, "devices/big/telemetry", false, `{"ok":1}`)
+	col.waitFor(t, "small message after a big one", isReading("big", "ok", 1))
+	var n uint64
+	for _, b := range s.BadPayloads() {
+		if b.Reason == convention.ReasonTooLarge {
+			n += b.Count
+		}
+	}
+	if n != 1 {
+		t.Fatalf("payload_too_large counted %d times, want 1", n)
+	}
+}
