@@ -76,7 +76,11 @@ type embedded struct {
 }
 
 func startEmbedded(s *Source) (*embedded, error) {
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger})
+	caps := mochi.NewDefaultServerCapabilities()
+	// A hard guard for a small board's memory; Source.handle applies the
+	// finer MaxPayload limit and counts the rejects.
+	caps.MaximumPacketSize = uint32(min(2*s.o.MaxPayload, 256<<20))
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger, Capabilities: caps})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}

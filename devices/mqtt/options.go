@@ -80,7 +80,9 @@ type Options struct {
 
 	// MaxTopicLen rejects longer topics; default 512.
 	MaxTopicLen int
-	// MaxPayload rejects larger payloads; default 1 MiB.
+	// MaxPayload rejects larger payloads; default 4 MiB (Zigbee2MQTT's
+	// bridge/devices list runs to megabytes on large networks). The embedded
+	// broker refuses packets over twice this size outright.
 	MaxPayload int
 	// RateLimit is the sustained number of data messages per second accepted
 	// from one device; default 50; negative disables the limit.
@@ -153,7 +155,7 @@ func (o *Options) withDefaults() Options {
 		c.MaxTopicLen = 512
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 1 << 20
+		c.MaxPayload = 4 << 20
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 50

@@ -448,17 +448,7 @@ func (s *Source) checkStale(now time.Time) {
 		if !d.online || d.lastData.IsZero() {
 			continue
 		}
-		limit := d.staleAfter(s.o)
-		for _, c := range s.convs {
-			if sh, ok := c.(convention.StaleHinter); ok {
-				if hint, ok := sh.StaleAfter(id); ok {
-					limit = hint
-				}
-			}
-		}
-		if o, ok := s.o.StaleAfter[id]; ok {
-			limit = o
-		}
+		limit := s.staleLimitLocked(id, d)
 		if limit <= 0 || now.Sub(d.lastData) <= limit {
 			continue
 		}
@@ -470,4 +460,46 @@ func (s *Source) checkStale(now time.Time) {
 	for _, u := range out {
 		s.emit(u)
 	}
+}
+
+// DeviceState is what the source knows of one device's presence.
+type DeviceState struct {
+	Device string
+	// Known is false until a presence signal or live data was seen.
+	Known  bool
+	Online bool
+	Reason string
+	// LastData is when the last live data burst began (zero if none).
+	LastData time.Time
+	// StaleAfter is the staleness timeout in force (0 while not yet learned,
+	// negative when disabled).
+	StaleAfter time.Duration
+}
+
+// Devices returns the presence state of every device seen, sorted by id.
+func (s *Source) Devices() []DeviceState {
+	s.mu.Lock()
+	out := make([]DeviceState, 0, len(s.devs))
+	for id, d := range s.devs {
+		out = append(out, DeviceState{Device: id, Known: d.known, Online: d.online, Reason: d.reason, LastData: d.lastData, StaleAfter: s.staleLimitLocked(id, d)})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out
+}
+
+// staleLimitLocked is the staleness timeout of a device: the option's
+// override, else a convention's hint, else the learned one.
+func (s *Source) staleLimitLocked(id string, d *devState) time.Duration {
+	if o, ok := s.o.StaleAfter[id]; ok {
+		return o
+	}
+	for _, c := range s.convs {
+		if sh, ok := c.(convention.StaleHinter); ok {
+			if hint, ok := sh.StaleAfter(id); ok {
+				return hint
+			}
+		}
+	}
+	return d.staleAfter(s.o)
 }

@@ -281,6 +281,16 @@ func TestPresenceStaleAndBrokerLost(t *testing.T) {
 	s.Inject("devices/never/telemetry", []byte(`{"t":1}`), false)
 	col.waitFor(t, "implicit online", isPresence("learn", true, "data"))
 
+	states := map[string]mqtt.DeviceState{}
+	for _, d := range s.Devices() {
+		states[d.Device] = d
+	}
+	if st := states["learn"]; !st.Online || st.StaleAfter != 6*time.Minute || st.Reason != "data" {
+		t.Fatalf("learn state %+v, want online with a learned 6m timeout", st)
+	}
+	if st := states["fixed"]; st.StaleAfter != 10*time.Second {
+		t.Fatalf("fixed state %+v", st)
+	}
 	advance(4 * time.Minute) // 6 min since "learn"'s last data minus 2: still fresh
 	s.CheckStale(now())
 	if col.count(isPresence("learn", false, "stale")) != 0 {
@@ -500,4 +510,21 @@ func TestExpireAfter(t *testing.T) {
 	mu.Unlock()
 	s.CheckStale(now())
 	col.waitFor(t, "stale after expire_after", isPresence("ha:plug", false, "stale"))
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	s, col, broker := embeddedSource(t, &mqtt.Options{MaxPayload: 1000, Logger: quietLogger()})
+	c := client(t, broker, "big", true)
+	publish(t, c, "devices/big/telemetry", false, `{"pad":"`+strings.Repeat("x", 1200)+`"}`)
+	publish(t, c, "devices/big/telemetry", false, `{"ok":1}`)
+	col.waitFor(t, "small message after a big one", isReading("big", "ok", 1))
+	var n uint64
+	for _, b := range s.BadPayloads() {
+		if b.Reason == convention.ReasonTooLarge {
+			n += b.Count
+		}
+	}
+	if n != 1 {
+		t.Fatalf("payload_too_large counted %d times, want 1", n)
+	}
 }

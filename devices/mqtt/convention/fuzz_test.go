@@ -90,6 +90,7 @@ func FuzzTasmota(f *testing.F) {
 		{"tele/k/INFO1", `{"Info1":{"Module":"m","Version":"v"}}`},
 		{"stat/k/RESULT", `{"POWER":"ON"}`},
 		{"stat/k/POWER2", "OFF"},
+		{"stat/k/STATUS7", `{"StatusTIM":{"Timezone":"-05:30"}}`},
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +39,9 @@ type Tasmota struct {
 	prefPos  int
 	filters  []string
 
-	mu   sync.Mutex
-	seen map[string]bool
+	mu      sync.Mutex
+	seen    map[string]bool
+	learned map[string]*time.Location // fixed offsets reported in STATUS7
 }
 
 // NewTasmota returns the Tasmota convention, or an error if the FullTopic
@@ -60,7 +62,7 @@ func NewTasmota(o TasmotaOptions) (*Tasmota, error) {
 	if o.Zone == nil {
 		o.Zone = time.Local
 	}
-	t := &Tasmota{o: o, topicPos: -1, prefPos: -1, seen: map[string]bool{}}
+	t := &Tasmota{o: o, topicPos: -1, prefPos: -1, seen: map[string]bool{}, learned: map[string]*time.Location{}}
 	t.levels = strings.Split(strings.TrimSuffix(o.FullTopic, "/"), "/")
 	for i, l := range t.levels {
 		switch l {
@@ -153,6 +155,9 @@ func (t *Tasmota) Handle(topic string, payload []byte, now time.Time) ([]devices
 			}
 		}
 		return out, nil
+	case pref == t.o.Stat && kind == "STATUS7":
+		t.markSeen(dev)
+		return nil, t.status7(id, dev, payload)
 	case pref == t.o.Stat && powerKey(kind):
 		t.markSeen(dev)
 		s := strings.TrimSpace(string(payload))
@@ -175,11 +180,51 @@ func (t *Tasmota) markSeen(dev string) {
 	t.mu.Unlock()
 }
 
+// zone is the zone of a device's offset-less times: the configured one,
+// else the fixed offset the device reported, else the default.
 func (t *Tasmota) zone(dev string) *time.Location {
 	if z := t.o.Zones[dev]; z != nil {
 		return z
 	}
+	t.mu.Lock()
+	z := t.learned[dev]
+	t.mu.Unlock()
+	if z != nil {
+		return z
+	}
 	return t.o.Zone
+}
+
+var offsetRE = regexp.MustCompile(`^([+-])([0-9]{2}):([0-9]{2})$`)
+
+// status7 learns the device's time zone from the answer to "Status 7":
+// a fixed "Timezone":"+01:00" is used for its offset-less times; 99 (the
+// device applies DST rules itself) leaves the configured zone in force.
+func (t *Tasmota) status7(id, dev string, payload []byte) error {
+	var st struct {
+		StatusTIM struct {
+			Timezone any `json:"Timezone"`
+		} `json:"StatusTIM"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return bad(id, ReasonNotJSON, "STATUS7: %v", err)
+	}
+	tz, _ := st.StatusTIM.Timezone.(string)
+	m := offsetRE.FindStringSubmatch(tz)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m == nil {
+		delete(t.learned, dev)
+		return nil
+	}
+	h, _ := strconv.Atoi(m[2])
+	mi, _ := strconv.Atoi(m[3])
+	off := h*3600 + mi*60
+	if m[1] == "-" {
+		off = -off
+	}
+	t.learned[dev] = time.FixedZone(tz, off)
+	return nil
 }
 
 // tasmotaUnits maps Tasmota sensor field names to units; temperatures use

@@ -64,6 +64,13 @@ func TestTasmota(t *testing.T) {
 		{"tele/kitchen/SENSOR", `{"Time":"1970-01-01T00:00:12","DS18B20":{"Temperature":20.6}}`, []string{"B tasmota:kitchen bad_timestamp"}},
 		{"tele/kitchen/SENSOR", `{"Time":"2024-02-24T22:20:38","DS18B20":{"Temperature":"n/a"}}`, []string{"B tasmota:kitchen not_numeric"}},
 		{"stat/kitchen/POWER", `MAYBE`, []string{"B tasmota:kitchen bad_value"}},
+		// A device reporting a fixed offset in STATUS7 is read in it...
+		{"stat/attic/STATUS7", `{"StatusTIM":{"UTC":"2024-02-24T21:20:38","Local":"2024-02-24T23:20:38","StartDST":"","EndDST":"","Timezone":"+02:00","Sunrise":"07:05","Sunset":"17:50"}}`, nil},
+		{"tele/attic/SENSOR", `{"Time":"2024-02-24T23:20:38","AM2301":{"Humidity":50}}`, []string{"R tasmota:attic AM2301.Humidity=50 % @2024-02-24T21:20:38Z"}},
+		// ...until it says it follows DST rules (99): back to the configured zone.
+		{"stat/attic/STATUS7", `{"StatusTIM":{"Timezone":99}}`, nil},
+		{"tele/attic/SENSOR", `{"Time":"2024-02-24T22:20:38","AM2301":{"Humidity":51}}`, []string{"R tasmota:attic AM2301.Humidity=51 % @2024-02-24T21:20:38Z"}},
+		{"stat/attic/STATUS7", `{"StatusTIM":`, []string{"B tasmota:attic not_json"}},
 		{"tele/kitchen/LWT", "Offline", []string{"P tasmota:kitchen offline lwt"}},
 		{"tele/kitchen/extra/LWT", "Offline", []string{"NOTMINE"}},
 		{"other/kitchen/LWT", "Offline", []string{"NOTMINE"}},
