@@ -199,6 +199,17 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.met.registerStore(cfg.Store)
+	for _, src := range cfg.Sources {
+		if h, ok := src.(healthChecker); ok {
+			g.met.gauge("gatewayd_source_up", "1 while the source's link works (MQTT broker up or connected).", func() float64 {
+				if h.Health() != nil {
+					return 0
+				}
+				return 1
+			})
+			break // one gauge: gatewayd has one linked source, MQTT
+		}
+	}
 	g.push = g.newSocketServer()
 	return g, nil
 }
@@ -638,11 +649,22 @@ func (g *Gateway) lookup(id string) (deviceState, bool) {
 	return c, true
 }
 
+// healthChecker is implemented by sources that can tell whether their link
+// works (the MQTT source: broker up or connected).
+type healthChecker interface{ Health() error }
+
 // Health returns nil when the store and every source are well, else what is
 // failing.
 func (g *Gateway) Health() error {
 	if err := g.store.Health(); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	for _, s := range g.cfg.Sources {
+		if h, ok := s.(healthChecker); ok {
+			if err := h.Health(); err != nil {
+				return fmt.Errorf("source: %w", err)
+			}
+		}
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 // when confirm says so, answered with a state reading.
 type fakeSource struct {
 	mu      sync.Mutex
+	down    error // returned by Health
 	emit    func(devices.Update)
 	ready   chan struct{}
 	cmds    []devices.Command
@@ -44,6 +45,12 @@ func (f *fakeSource) Run(ctx context.Context, emit func(devices.Update)) error {
 	close(f.ready)
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+func (f *fakeSource) Health() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down
 }
 
 func (f *fakeSource) SendCommand(_ context.Context, cmd devices.Command) error {
@@ -383,6 +390,18 @@ func TestHistoryFleetEventsAndREST(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
+	h.src.mu.Lock()
+	h.src.down = errors.New("broker gone")
+	h.src.mu.Unlock()
+	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "broker gone") {
+		t.Fatalf("/healthz with the source down: %d %q", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, "gatewayd_source_up 0") {
+		t.Fatalf("metrics do not show the source down")
+	}
+	h.src.mu.Lock()
+	h.src.down = nil
+	h.src.mu.Unlock()
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "gatewayd_readings_total 120") ||
 		!strings.Contains(body, "gatewayd_dashboards_connected 1") {
 		t.Fatalf("/metrics: %d\n%s", code, body)

@@ -65,6 +65,7 @@ func newExternal(s *Source) *external {
 		SetOnConnectHandler(e.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.log.Warn("mqtt: connection to broker lost; devices are marked offline with reason \"broker lost\"", "broker", s.o.Broker, "err", err)
+			s.linkUp.Store(false)
 			s.brokerLost()
 		}).
 		SetReconnectingHandler(func(_ paho.Client, _ *paho.ClientOptions) {
@@ -126,6 +127,7 @@ func (e *external) onConnect(c paho.Client) {
 		time.Sleep(min(time.Duration(attempt)*time.Second, s.o.MaxReconnectInterval))
 	}
 	c.Publish(s.o.StatusTopic, 1, true, "online")
+	s.linkUp.Store(true)
 	s.log.Info("mqtt: connected to broker and subscribed", "broker", s.o.Broker, "filters", len(subs))
 	s.markReady(s.o.Broker)
 }

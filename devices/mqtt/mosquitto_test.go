@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -153,8 +154,18 @@ func TestBrokerRestart(t *testing.T) {
 		Mode: mqtt.ModeExternal, Broker: m.url(), GatewayID: "restart",
 		MaxReconnectInterval: time.Second, RateLimit: -1,
 	})
-	_ = s
 	pub := client(t, m.url(), "restart-pub", false)
+	waitHealth := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for (s.Health() == nil) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Health() = %v, want healthy %v", s.Health(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitHealth(true)
 
 	const n = 200
 	toks := make([]paho.Token, 0, n)
@@ -168,6 +179,9 @@ func TestBrokerRestart(t *testing.T) {
 
 	m.stop()
 	col.waitFor(t, "broker lost", isPresence("r1", false, "broker lost"))
+	if !errors.Is(s.Health(), mqtt.ErrBrokerDown) {
+		t.Fatalf("Health() with the broker stopped = %v", s.Health())
+	}
 	// Published while the broker is down: paho keeps QoS 1 messages and
 	// sends them once it is back.
 	for i := n / 2; i < n*3/4; i++ {
@@ -192,6 +206,7 @@ func TestBrokerRestart(t *testing.T) {
 		}
 	}
 	col.waitFor(t, "last message", isReading("r1", "seq", n-1))
+	waitHealth(true)
 	deadline := time.Now().Add(15 * time.Second)
 	var missing []int
 	for {

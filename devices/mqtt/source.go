@@ -41,6 +41,7 @@ type Source struct {
 	ha    *convention.HomeAssistant
 
 	started atomic.Bool
+	linkUp  atomic.Bool // the broker runs (embedded) or is connected (external)
 	ready   chan struct{}
 	emit    func(devices.Update)
 	be      atomic.Value // backend, set once by Run
@@ -195,6 +196,7 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 		be = e
 		s.be.Store(be)
 		s.addr = be.addr()
+		s.linkUp.Store(true)
 		close(s.ready)
 	case ModeExternal:
 		e := newExternal(s)
@@ -204,7 +206,10 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 	default:
 		return fmt.Errorf("mqtt: unknown mode %q (want auto, embedded or external)", mode)
 	}
-	defer be.close()
+	defer func() {
+		s.linkUp.Store(false)
+		be.close()
+	}()
 	tick := time.NewTicker(s.o.StaleCheck)
 	defer tick.Stop()
 	for {
@@ -215,6 +220,18 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 			s.checkStale(s.o.Now().UTC())
 		}
 	}
+}
+
+// ErrBrokerDown is returned by Health while the broker link is down.
+var ErrBrokerDown = errors.New("mqtt: not connected to the broker")
+
+// Health returns nil while the source has a working broker (the embedded
+// one running, or a connection to the external one), else ErrBrokerDown.
+func (s *Source) Health() error {
+	if !s.linkUp.Load() {
+		return ErrBrokerDown
+	}
+	return nil
 }
 
 // markReady is called by the external backend on its first connection.
