@@ -164,21 +164,30 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 		lo = hi
 	}
 	if lo < t {
-		// Raw rows are grouped by SQLite; each group start is the bucket
-		// start, so merge() maps it to the same bucket.
-		w := width
-		if maxPoints == 1 {
-			w = span + 1
-		}
-		base := bucketBase(lo, w, maxPoints, f)
+		// Raw rows are bucketed here rather than by a SQL GROUP BY, which
+		// would sort them in a temporary B-tree first.
 		for _, r := range s.blocks.ranges(lo, t, s.Committed()) {
-			rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
-				FROM readings WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL
-				GROUP BY 1`, base, w, w, base, r[0], r[1], info.id, lo, t)
+			rows, err := s.rdb.QueryContext(ctx, `SELECT ts, value FROM readings
+				WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL`, r[0], r[1], info.id, lo, t)
 			if err != nil {
 				return nil, s.fileErr("downsample", err)
 			}
-			if err := merge(rows); err != nil {
+			for rows.Next() {
+				var ts int64
+				var v float64
+				if err := rows.Scan(&ts, &v); err != nil {
+					rows.Close()
+					return nil, s.fileErr("downsample", err)
+				}
+				k := bucketOf(ts)
+				o := out[k]
+				if o == nil {
+					o = &agg{}
+					out[k] = o
+				}
+				o.add(v)
+			}
+			if err := rows.Close(); err != nil {
 				return nil, s.fileErr("downsample", err)
 			}
 		}
@@ -192,15 +201,6 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 	}
 	sort.Slice(res, func(i, j int) bool { return res[i].Start.Before(res[j].Start) })
 	return res, nil
-}
-
-// bucketBase is a bucket boundary at or below lo, so (ts-base)/w*w+base is
-// the start of ts's bucket for every ts >= lo (no negative division).
-func bucketBase(lo, w int64, maxPoints int, f int64) int64 {
-	if maxPoints == 1 {
-		return f
-	}
-	return floorDiv(lo, w) * w
 }
 
 // Latest returns the newest committed sample of every series of the given
