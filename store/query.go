@@ -309,31 +309,46 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 			ids = append(ids, info.id)
 		}
 	}
-	var all []Sample
-	if len(ids) > 0 {
-		var err error
-		if all, err = s.rangeOf(ctx, ids, from, to); err != nil {
-			return err
-		}
-	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
 		return err
 	}
-	for _, smp := range all {
-		v := smp.Text
-		if !smp.IsState {
-			v = strconv.FormatFloat(smp.Value, 'g', -1, 64)
+	if len(ids) == 0 {
+		cw.Flush()
+		return cw.Error()
+	}
+	// Hour by hour, so memory stays bounded however long the range; each
+	// window is sorted, and the windows follow each other in time.
+	for lo := from; lo.Before(to); lo = lo.Add(exportWindow) {
+		hi := lo.Add(exportWindow)
+		if hi.After(to) {
+			hi = to
 		}
-		rec := []string{smp.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), smp.Device, smp.Key, v, smp.Unit,
-			strconv.FormatInt(smp.Offset, 10)}
-		if err := cw.Write(rec); err != nil {
+		page, err := s.rangeOf(ctx, ids, lo, hi)
+		if err != nil {
+			return err
+		}
+		for _, smp := range page {
+			v := smp.Text
+			if !smp.IsState {
+				v = strconv.FormatFloat(smp.Value, 'g', -1, 64)
+			}
+			rec := []string{smp.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), smp.Device, smp.Key, v, smp.Unit,
+				strconv.FormatInt(smp.Offset, 10)}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return nil
 }
+
+// exportWindow is the slice of time ExportCSV reads at once.
+const exportWindow = time.Hour
 
 // idList formats series ids for an IN clause; they are integers from our
 // own table, so no quoting is needed.
