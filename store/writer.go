@@ -164,25 +164,26 @@ func (w *writer) run() {
 	w.retry.Stop()
 	for {
 		select {
-		case it := <-s.queue:
-			w.batch = append(w.batch, it)
-			w.drain(s.opts.BatchSize)
+		case <-s.wake:
+			w.drain()
 			if len(w.batch) >= s.opts.BatchSize && !w.failing {
 				w.commit()
 			}
 		case <-tick.C:
 			if s.opts.FlushInterval > 0 && !w.failing {
+				w.drain()
 				w.commit()
 			}
 			if !w.failing {
 				w.maintain()
 			}
 		case <-w.retry.C:
+			w.drain()
 			if w.commit() == nil {
 				w.maintain()
 			}
 		case ch := <-s.flushReq:
-			w.drain(0)
+			w.drain()
 			err := w.commit()
 			if err == nil {
 				err = w.maintain()
@@ -191,23 +192,26 @@ func (w *writer) run() {
 		case fn := <-s.ctl:
 			fn(w)
 		case <-s.closing:
-			w.drain(0)
+			w.drain()
 			s.closeErr = w.final()
 			return
 		}
 	}
 }
 
-// drain moves queued items into the batch without waiting; limit 0 means all.
-func (w *writer) drain(limit int) {
-	for limit <= 0 || len(w.batch) < limit {
-		select {
-		case it := <-w.s.queue:
-			w.batch = append(w.batch, it)
-		default:
-			return
-		}
+// drain moves every queued item into the batch.
+func (w *writer) drain() {
+	s := w.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(w.batch) == 0 {
+		// Swap the slices: no copy, and both keep their capacity.
+		w.batch, s.pending = s.pending, w.batch[:0]
+		return
 	}
+	w.batch = append(w.batch, s.pending...)
+	clear(s.pending)
+	s.pending = s.pending[:0]
 }
 
 // fail records err, schedules a retry with exponential backoff and returns
@@ -568,7 +572,7 @@ func (w *writer) final() error {
 	deadline := time.Now().Add(10 * time.Second)
 	var err error
 	for {
-		w.drain(0)
+		w.drain()
 		if err = w.commit(); err == nil || time.Now().After(deadline) {
 			break
 		}
