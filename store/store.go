@@ -280,9 +280,6 @@ func (s *Store) fileErr(op string, err error) error {
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
 		return fmt.Errorf("%w: %s %s: %v", ErrCorrupt, op, s.path, err)
 	}
-	if errors.Is(err, ErrSchemaTooNew) {
-		return fmt.Errorf("store: %s %s: %w", op, s.path, err)
-	}
 	return fmt.Errorf("store: %s %s: %w", op, s.path, err)
 }
 
