@@ -101,7 +101,7 @@ func (x *blockIndex) load(ctx context.Context, db *sql.DB) error {
 
 // save writes the changed blocks in tx. The caller calls saved after the
 // commit.
-func (x *blockIndex) save(ctx context.Context, tx *sql.Tx) ([]int64, error) {
+func (x *blockIndex) save(ctx context.Context, tx execer) ([]int64, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var firsts []int64

@@ -164,21 +164,30 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 		lo = hi
 	}
 	if lo < t {
-		// Raw rows are grouped by SQLite; each group start is the bucket
-		// start, so merge() maps it to the same bucket.
-		w := width
-		if maxPoints == 1 {
-			w = span + 1
-		}
-		base := bucketBase(lo, w, maxPoints, f)
+		// Raw rows are bucketed here rather than by a SQL GROUP BY, which
+		// would sort them in a temporary B-tree first.
 		for _, r := range s.blocks.ranges(lo, t, s.Committed()) {
-			rows, err := s.rdb.QueryContext(ctx, `SELECT (ts - ?) / ? * ? + ?, min(value), max(value), sum(value), count(value)
-				FROM readings WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL
-				GROUP BY 1`, base, w, w, base, r[0], r[1], info.id, lo, t)
+			rows, err := s.rdb.QueryContext(ctx, `SELECT ts, value FROM readings
+				WHERE off BETWEEN ? AND ? AND series = ? AND ts >= ? AND ts < ? AND value IS NOT NULL`, r[0], r[1], info.id, lo, t)
 			if err != nil {
 				return nil, s.fileErr("downsample", err)
 			}
-			if err := merge(rows); err != nil {
+			for rows.Next() {
+				var ts int64
+				var v float64
+				if err := rows.Scan(&ts, &v); err != nil {
+					rows.Close()
+					return nil, s.fileErr("downsample", err)
+				}
+				k := bucketOf(ts)
+				o := out[k]
+				if o == nil {
+					o = &agg{}
+					out[k] = o
+				}
+				o.add(v)
+			}
+			if err := rows.Close(); err != nil {
 				return nil, s.fileErr("downsample", err)
 			}
 		}
@@ -192,15 +201,6 @@ func (s *Store) Downsample(ctx context.Context, device, key string, from, to tim
 	}
 	sort.Slice(res, func(i, j int) bool { return res[i].Start.Before(res[j].Start) })
 	return res, nil
-}
-
-// bucketBase is a bucket boundary at or below lo, so (ts-base)/w*w+base is
-// the start of ts's bucket for every ts >= lo (no negative division).
-func bucketBase(lo, w int64, maxPoints int, f int64) int64 {
-	if maxPoints == 1 {
-		return f
-	}
-	return floorDiv(lo, w) * w
 }
 
 // Latest returns the newest committed sample of every series of the given
@@ -309,31 +309,46 @@ func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys 
 			ids = append(ids, info.id)
 		}
 	}
-	var all []Sample
-	if len(ids) > 0 {
-		var err error
-		if all, err = s.rangeOf(ctx, ids, from, to); err != nil {
-			return err
-		}
-	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"time", "device", "key", "value", "unit", "offset"}); err != nil {
 		return err
 	}
-	for _, smp := range all {
-		v := smp.Text
-		if !smp.IsState {
-			v = strconv.FormatFloat(smp.Value, 'g', -1, 64)
+	if len(ids) == 0 {
+		cw.Flush()
+		return cw.Error()
+	}
+	// Hour by hour, so memory stays bounded however long the range; each
+	// window is sorted, and the windows follow each other in time.
+	for lo := from; lo.Before(to); lo = lo.Add(exportWindow) {
+		hi := lo.Add(exportWindow)
+		if hi.After(to) {
+			hi = to
 		}
-		rec := []string{smp.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), smp.Device, smp.Key, v, smp.Unit,
-			strconv.FormatInt(smp.Offset, 10)}
-		if err := cw.Write(rec); err != nil {
+		page, err := s.rangeOf(ctx, ids, lo, hi)
+		if err != nil {
+			return err
+		}
+		for _, smp := range page {
+			v := smp.Text
+			if !smp.IsState {
+				v = strconv.FormatFloat(smp.Value, 'g', -1, 64)
+			}
+			rec := []string{smp.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), smp.Device, smp.Key, v, smp.Unit,
+				strconv.FormatInt(smp.Offset, 10)}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return nil
 }
+
+// exportWindow is the slice of time ExportCSV reads at once.
+const exportWindow = time.Hour
 
 // idList formats series ids for an IN clause; they are integers from our
 // own table, so no quoting is needed.

@@ -87,12 +87,16 @@ func (s *Store) Append(r Reading) (int64, error) {
 		return 0, ErrQueueFull
 	}
 	off := s.next
-	select {
-	case s.queue <- item{off: off, r: r}:
-	default:
-		return 0, ErrQueueFull
-	}
 	s.next++
+	// A slice under the mutex we already hold, not a channel: the writer is
+	// woken once per batch instead of once per reading.
+	s.pending = append(s.pending, item{off: off, r: r})
+	if len(s.pending) == s.opts.BatchSize {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 	return off, nil
 }
 

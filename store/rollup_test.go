@@ -211,3 +211,43 @@ func rawDB(t testing.TB, path string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestLateReadingInLaterBlockIsFound appends a reading for an old time
+// minutes after its neighbours were committed (so it lands in a later offset
+// block) and checks time queries find it, before and after a reopen.
+func TestLateReadingInLaterBlockIsFound(t *testing.T) {
+	clk := newClock()
+	start := clk.Now()
+	opts := &store.Options{FlushInterval: -1, Now: clk.Now, RollupEvery: time.Minute}
+	s, path := openT(t, opts)
+	ctx := context.Background()
+	for i := range 10 {
+		mustAppend(t, s, num("a", "t", start.Add(time.Duration(i)*time.Second), float64(i)))
+	}
+	flush(t, s)
+	for m := 1; m <= 5; m++ { // later blocks with later readings
+		now := clk.Add(time.Minute)
+		mustAppend(t, s, num("a", "t", now, 100))
+		flush(t, s)
+	}
+	lateOff := mustAppend(t, s, num("a", "t", start.Add(4500*time.Millisecond), 45))
+	flush(t, s)
+	check := func(s *store.Store, when string) {
+		got, err := s.Range(ctx, "a", "t", start.Add(4*time.Second), start.Add(6*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[1].Offset != lateOff || got[1].Value != 45 || got[0].Value != 4 || got[2].Value != 5 {
+			t.Fatalf("%s: Range around the late reading = %+v", when, got)
+		}
+		b, err := s.Downsample(ctx, "a", "t", start, start.Add(10*time.Second), 1)
+		if err != nil || len(b) != 1 || b[0].Count != 11 || b[0].Max != 45 {
+			t.Fatalf("%s: Downsample = %+v, %v", when, b, err)
+		}
+	}
+	check(s, "before reopen")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openPath(t, path, opts), "after reopen")
+}

@@ -119,11 +119,12 @@ type Store struct {
 	rdb *sql.DB    // read pool
 
 	// mu orders Append: offsets are assigned and readings queued under it,
-	// so the queue holds them in offset order.
+	// so the queue (pending) holds them in offset order.
 	mu        sync.Mutex
 	next      int64 // next offset to hand out
 	closed    bool
-	queue     chan item
+	pending   []item        // the queue: appended, not yet taken by the writer
+	wake      chan struct{} // tells the writer a full batch waits
 	committed atomic.Int64
 	oldest    atomic.Int64            // highest offset ever pruned (pruned_through)
 	rollDone  [numLevels]atomic.Int64 // rollup watermarks, Unix ms
@@ -155,7 +156,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	s := &Store{
 		path:     path,
 		opts:     o,
-		queue:    make(chan item, o.QueueSize),
+		wake:     make(chan struct{}, 1),
 		flushReq: make(chan chan error),
 		ctl:      make(chan func(*writer)),
 		closing:  make(chan struct{}),
@@ -278,9 +279,6 @@ func (s *Store) fileErr(op string, err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
 		return fmt.Errorf("%w: %s %s: %v", ErrCorrupt, op, s.path, err)
-	}
-	if errors.Is(err, ErrSchemaTooNew) {
-		return fmt.Errorf("store: %s %s: %w", op, s.path, err)
 	}
 	return fmt.Errorf("store: %s %s: %w", op, s.path, err)
 }

@@ -182,6 +182,12 @@ func TestOffsetsNeverRepeatAcrossReopen(t *testing.T) {
 	if _, err := s.Append(num("d", "k", t0, 1)); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
 	}
+	if err := s.Flush(context.Background()); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Flush after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("second Close: %v, want ErrClosed", err)
+	}
 	s2 := openPath(t, path, nil)
 	if s2.Epoch() != epoch {
 		t.Fatalf("epoch changed across reopen: %q then %q", epoch, s2.Epoch())

@@ -164,25 +164,26 @@ func (w *writer) run() {
 	w.retry.Stop()
 	for {
 		select {
-		case it := <-s.queue:
-			w.batch = append(w.batch, it)
-			w.drain(s.opts.BatchSize)
+		case <-s.wake:
+			w.drain()
 			if len(w.batch) >= s.opts.BatchSize && !w.failing {
 				w.commit()
 			}
 		case <-tick.C:
 			if s.opts.FlushInterval > 0 && !w.failing {
+				w.drain()
 				w.commit()
 			}
 			if !w.failing {
 				w.maintain()
 			}
 		case <-w.retry.C:
+			w.drain()
 			if w.commit() == nil {
 				w.maintain()
 			}
 		case ch := <-s.flushReq:
-			w.drain(0)
+			w.drain()
 			err := w.commit()
 			if err == nil {
 				err = w.maintain()
@@ -191,23 +192,26 @@ func (w *writer) run() {
 		case fn := <-s.ctl:
 			fn(w)
 		case <-s.closing:
-			w.drain(0)
+			w.drain()
 			s.closeErr = w.final()
 			return
 		}
 	}
 }
 
-// drain moves queued items into the batch without waiting; limit 0 means all.
-func (w *writer) drain(limit int) {
-	for limit <= 0 || len(w.batch) < limit {
-		select {
-		case it := <-w.s.queue:
-			w.batch = append(w.batch, it)
-		default:
-			return
-		}
+// drain moves every queued item into the batch.
+func (w *writer) drain() {
+	s := w.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(w.batch) == 0 {
+		// Swap the slices: no copy, and both keep their capacity.
+		w.batch, s.pending = s.pending, w.batch[:0]
+		return
 	}
+	w.batch = append(w.batch, s.pending...)
+	clear(s.pending)
+	s.pending = s.pending[:0]
 }
 
 // fail records err, schedules a retry with exponential backoff and returns
@@ -308,6 +312,7 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
+	ex := newTxStmts(tx)
 	newSeries := map[seriesKey]seriesInfo{}
 	args := w.args[:0]
 	for _, it := range w.batch {
@@ -317,7 +322,7 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 		if !ok {
 			info, ok = s.cache.get(k)
 			if !ok {
-				res, err := tx.ExecContext(ctx, "INSERT INTO series (device, key, state, unit) VALUES (?, ?, ?, ?)", r.Device, r.Key, r.IsState, r.Unit)
+				res, err := ex.ExecContext(ctx, "INSERT INTO series (device, key, state, unit) VALUES (?, ?, ?, ?)", r.Device, r.Key, r.IsState, r.Unit)
 				if err != nil {
 					return nil, err
 				}
@@ -329,7 +334,7 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 			}
 		}
 		if (r.Unit != "" && r.Unit != info.unit) || r.IsState != info.state {
-			if _, err := tx.ExecContext(ctx, "UPDATE series SET unit = ?, state = ? WHERE id = ?", max(r.Unit, info.unit), r.IsState, info.id); err != nil {
+			if _, err := ex.ExecContext(ctx, "UPDATE series SET unit = ?, state = ? WHERE id = ?", max(r.Unit, info.unit), r.IsState, info.id); err != nil {
 				return nil, err
 			}
 			if r.Unit != "" {
@@ -344,7 +349,7 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 		} else {
 			args = append(args, it.off, info.id, ts, r.Value, nil)
 			if ts < w.done[lvHour] || ts < w.done[lvMinute] {
-				if err := w.late(ctx, tx, info.id, ts, r.Value); err != nil {
+				if err := w.late(ctx, ex, info.id, ts, r.Value); err != nil {
 					return nil, err
 				}
 			}
@@ -368,21 +373,50 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 }
 
 // late merges a reading whose rollup bucket was already written.
-func (w *writer) late(ctx context.Context, tx *sql.Tx, id, ts int64, v float64) error {
+func (w *writer) late(ctx context.Context, ex execer, id, ts int64, v float64) error {
 	for l := range numLevels {
 		if ts >= w.done[l] {
 			continue
 		}
 		b := floorDiv(ts, levelMs[l]) * levelMs[l]
-		if err := upsertRollup(ctx, tx, l, id, b, &agg{min: v, max: v, sum: v, count: 1}); err != nil {
+		if err := upsertRollup(ctx, ex, l, id, b, &agg{min: v, max: v, sum: v, count: 1}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func upsertRollup(ctx context.Context, tx *sql.Tx, l int, id, bucket int64, a *agg) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+levelTable[l]+` (series, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?)
+// execer runs a statement; *sql.Tx and *txStmts both do.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// txStmts prepares each statement once per transaction: the rollup, latest
+// and block writes run the same statement thousands of times, and preparing
+// it each time cost more than running it.
+type txStmts struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+func newTxStmts(tx *sql.Tx) *txStmts { return &txStmts{tx: tx, m: map[string]*sql.Stmt{}} }
+
+// ExecContext runs query as a statement prepared in the transaction; the
+// statements are closed with it.
+func (t *txStmts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := t.m[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		t.m[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func upsertRollup(ctx context.Context, ex execer, l int, id, bucket int64, a *agg) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO `+levelTable[l]+` (series, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (series, bucket) DO UPDATE SET min = min(min, excluded.min), max = max(max, excluded.max),
 		sum = sum + excluded.sum, count = count + excluded.count`, id, bucket, a.min, a.max, a.sum, a.count)
 	return err
@@ -436,25 +470,26 @@ func (w *writer) writeRollups(now time.Time) error {
 		return err
 	}
 	defer tx.Rollback()
+	ex := newTxStmts(tx)
 	var written []aggKey
 	for k, a := range w.agg {
 		if k.bucket+levelMs[k.level] > newDone[k.level] {
 			continue
 		}
-		if err := upsertRollup(ctx, tx, k.level, k.series, k.bucket, a); err != nil {
+		if err := upsertRollup(ctx, ex, k.level, k.series, k.bucket, a); err != nil {
 			return err
 		}
 		written = append(written, k)
 	}
 	for l := range numLevels {
-		if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = ?", newDone[l], levelMeta[l]); err != nil {
+		if _, err := ex.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = ?", newDone[l], levelMeta[l]); err != nil {
 			return err
 		}
 	}
-	if err := w.writeLatest(ctx, tx); err != nil {
+	if err := w.writeLatest(ctx, ex); err != nil {
 		return err
 	}
-	savedBlocks, err := w.s.blocks.save(ctx, tx)
+	savedBlocks, err := w.s.blocks.save(ctx, ex)
 	if err != nil {
 		return err
 	}
@@ -473,7 +508,7 @@ func (w *writer) writeRollups(now time.Time) error {
 	return nil
 }
 
-func (w *writer) writeLatest(ctx context.Context, tx *sql.Tx) error {
+func (w *writer) writeLatest(ctx context.Context, ex execer) error {
 	c := &w.s.cache
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -485,12 +520,12 @@ func (w *writer) writeLatest(ctx context.Context, tx *sql.Tx) error {
 		} else {
 			v = smp.Value
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO latest (series, off, ts, value, text) VALUES (?, ?, ?, ?, ?)",
+		if _, err := ex.ExecContext(ctx, "INSERT OR REPLACE INTO latest (series, off, ts, value, text) VALUES (?, ?, ?, ?, ?)",
 			id, smp.Offset, msec(smp.Time), v, t); err != nil {
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = 'latest_offset'", w.s.committed.Load())
+	_, err := ex.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = 'latest_offset'", w.s.committed.Load())
 	return err
 }
 
@@ -510,21 +545,22 @@ func (w *writer) pruneRaw(now time.Time) (bool, error) {
 		return false, err
 	}
 	defer tx.Rollback()
+	ex := newTxStmts(tx)
 	// Remember the highest offset before deleting anything, so the counter
 	// never goes back even if every row is pruned.
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = max(CAST(value AS INTEGER), (SELECT COALESCE(MAX(off), 0) FROM readings))
+	if _, err := ex.ExecContext(ctx, `UPDATE meta SET value = max(CAST(value AS INTEGER), (SELECT COALESCE(MAX(off), 0) FROM readings))
 		WHERE key = 'last_offset'`); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM readings WHERE off BETWEEN ? AND ?", lo, hi); err != nil {
+	if _, err := ex.ExecContext(ctx, "DELETE FROM readings WHERE off BETWEEN ? AND ?", lo, hi); err != nil {
 		return false, err
 	}
 	if whole {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM blocks WHERE first_off = ?", first); err != nil {
+		if _, err := ex.ExecContext(ctx, "DELETE FROM blocks WHERE first_off = ?", first); err != nil {
 			return false, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'", hi); err != nil {
+	if _, err := ex.ExecContext(ctx, "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'", hi); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -546,17 +582,18 @@ func (w *writer) pruneRest(now time.Time) error {
 		return err
 	}
 	defer tx.Rollback()
+	ex := newTxStmts(tx)
 	ids := w.s.cache.ids(nil)
 	cut := [numLevels]int64{msec(now.Add(-w.s.opts.MinuteRetention)), msec(now.Add(-w.s.opts.HourRetention))}
 	for l := range numLevels {
 		// Per series, so each delete is a range of the primary key.
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+levelTable[l]+" WHERE series = ? AND bucket < ?", id, cut[l]); err != nil {
+			if _, err := ex.ExecContext(ctx, "DELETE FROM "+levelTable[l]+" WHERE series = ? AND bucket < ?", id, cut[l]); err != nil {
 				return err
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE ts < ?", cut[lvMinute]); err != nil {
+	if _, err := ex.ExecContext(ctx, "DELETE FROM events WHERE ts < ?", cut[lvMinute]); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -568,7 +605,7 @@ func (w *writer) final() error {
 	deadline := time.Now().Add(10 * time.Second)
 	var err error
 	for {
-		w.drain(0)
+		w.drain()
 		if err = w.commit(); err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -584,16 +621,17 @@ func (w *writer) final() error {
 		return w.s.fileErr("close", err)
 	}
 	defer tx.Rollback()
-	if err := w.writeLatest(ctx, tx); err != nil {
+	ex := newTxStmts(tx)
+	if err := w.writeLatest(ctx, ex); err != nil {
 		return w.s.fileErr("close", err)
 	}
-	if _, err := w.s.blocks.save(ctx, tx); err != nil {
+	if _, err := w.s.blocks.save(ctx, ex); err != nil {
 		return w.s.fileErr("close", err)
 	}
 	w.s.mu.Lock()
 	last := w.s.next - 1
 	w.s.mu.Unlock()
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CASE key WHEN 'clean' THEN 1 ELSE max(CAST(value AS INTEGER), ?) END
+	if _, err := ex.ExecContext(ctx, `UPDATE meta SET value = CASE key WHEN 'clean' THEN 1 ELSE max(CAST(value AS INTEGER), ?) END
 		WHERE key IN ('clean', 'last_offset')`, last); err != nil {
 		return w.s.fileErr("close", err)
 	}
