@@ -1,8 +1,11 @@
 package sio
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"sync"
@@ -199,14 +202,49 @@ func (c *conn) connect(p *parser.Packet) {
 		return
 	}
 	s := newSocket(n, c, &hs)
-	if err := n.runMiddleware(s); err != nil {
-		c.refuse(name, connectErrorPayload(err))
+	rec := c.srv.opts.Recovery
+	var restored *Session
+	var missed iter.Seq2[*StoredPacket, error]
+	if rec != nil {
+		s.pid = newID()
+		restored, missed = c.restore(s, auth)
+	}
+	if restored == nil || rec.RunMiddlewares {
+		if err := n.runMiddleware(s); err != nil {
+			c.refuse(name, connectErrorPayload(err))
+			return
+		}
+	}
+	if rec != nil {
+		// Joining the rooms, the CONNECT reply and the missed packets go
+		// out with no broadcast in between (see Server.recMu).
+		c.srv.recMu.Lock()
+		ok := c.attach(n, s, restored)
+		if ok && restored != nil {
+			c.replay(s, missed)
+		}
+		c.srv.recMu.Unlock()
+		if ok {
+			n.runOnConnection(s)
+		}
 		return
 	}
+	if c.attach(n, s, nil) {
+		n.runOnConnection(s)
+	}
+}
+
+// attach connects s to n (with the rooms of restored, when recovering) and
+// sends the CONNECT reply; false when the connection is gone.
+func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
+	name := n.name
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
 	n.add(s)
+	if restored != nil {
+		s.Join(restored.Rooms...)
+	}
 	c.mu.Lock()
 	delete(c.connecting, name)
 	closed := c.closed
@@ -219,14 +257,82 @@ func (c *conn) connect(p *parser.Packet) {
 	}
 	c.mu.Unlock()
 	if closed {
+		// A recovered socket is saved again, as the client will retry.
 		s.detach(ReasonTransportClose, false)
+		return false
+	}
+	reply := map[string]string{"sid": s.id}
+	if s.pid != "" {
+		reply["pid"] = s.pid
+	}
+	b, _ := json.Marshal(reply)
+	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, false, true) == nil
+}
+
+// restore looks up the session the client's CONNECT auth names by pid and
+// offset. On success s takes its id, pid and data and restore returns the
+// session and its missed packets; otherwise s.recoveryErr says why (nil
+// when the client did not ask).
+func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*StoredPacket, error]) {
+	var a struct {
+		PID    any `json:"pid"`
+		Offset any `json:"offset"`
+	}
+	_ = json.Unmarshal(auth, &a)
+	pid, _ := a.PID.(string)
+	if pid == "" {
+		return nil, nil
+	}
+	offset, _ := a.Offset.(string)
+	if offset == "" {
+		// socket.io-client sends no offset before it received an event:
+		// nothing tells which packets it missed.
+		s.recoveryErr = fmt.Errorf("%w: the client sent none", ErrRecoveryOffsetGone)
+		return nil, nil
+	}
+	rec := c.srv.opts.Recovery
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, missed, err := rec.Store.RestoreSession(ctx, pid, offset)
+	if err == nil && (sess == nil || sess.Namespace != s.nsp.name) {
+		err = ErrRecoveryUnknownSession
+	}
+	if err == nil && c.srv.now().Sub(sess.DisconnectedAt) > rec.MaxDisconnectionDuration {
+		err = ErrRecoveryExpired
+	}
+	if err != nil {
+		s.recoveryErr = err
+		c.srv.log.Debug("sio: recovery refused", "nsp", s.nsp.name, "err", err)
+		return nil, nil
+	}
+	s.id = sess.SID
+	s.pid = sess.PID
+	s.data = sess.Data
+	s.recovered = true
+	return sess, missed
+}
+
+// replay sends s the packets it missed, each with its offset. A store
+// failing midway closes the connection: the socket's session is saved
+// again and the client, reconnecting, resumes after the last packet it got.
+func (c *conn) replay(s *Socket, missed iter.Seq2[*StoredPacket, error]) {
+	if missed == nil {
 		return
 	}
-	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	if err := s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: reply}, false, true); err != nil {
-		return
+	for p, err := range missed {
+		if err != nil {
+			c.srv.log.Error("sio: reading missed packets", "sid", s.id, "err", err)
+			c.sess.Close(ReasonTransportError)
+			return
+		}
+		data := p.Data
+		if p.Offset != "" {
+			data = appendOffset(data, p.Offset)
+		}
+		if s.sendPacket(&parser.Packet{Type: parser.Event, ID: -1, Data: data, Attachments: p.Attachments}, false, true) != nil {
+			return
+		}
 	}
-	n.runOnConnection(s)
 }
 
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.
