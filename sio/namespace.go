@@ -125,7 +125,9 @@ func (n *Namespace) add(s *Socket) {
 func (n *Namespace) remove(s *Socket) {
 	n.adapter.DelAll(s.id)
 	n.mu.Lock()
-	delete(n.sockets, s.id)
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
 	n.mu.Unlock()
 }
 

@@ -548,11 +548,18 @@ func (s *Socket) detach(reason Reason, notify bool) {
 			h(reason)
 		}
 	}
-	if wasConnected && s.pid != "" && recoverable(reason) {
-		s.saveSession(reason, data)
+	keep := wasConnected && s.pid != "" && recoverable(reason)
+	var rooms []string
+	if keep {
+		rooms = s.nsp.adapter.Rooms(s.id)
 	}
 	s.nsp.remove(s)
 	s.conn.removeSocket(s)
+	if keep {
+		// Saved only once the socket is gone from the namespace: a client
+		// restoring it at once must not find its old self in the rooms.
+		s.saveSession(reason, rooms, data)
+	}
 	for _, ch := range acks {
 		select {
 		case ch <- ackReply{err: ErrDisconnected}:
@@ -566,15 +573,14 @@ func (s *Socket) detach(reason Reason, notify bool) {
 	}
 }
 
-// saveSession keeps the socket's state in the recovery store, while it is
-// still in its rooms.
-func (s *Socket) saveSession(reason Reason, data any) {
+// saveSession keeps the socket's state in the recovery store.
+func (s *Socket) saveSession(reason Reason, rooms []string, data any) {
 	srv := s.nsp.srv
 	sess := &Session{
 		PID:            s.pid,
 		SID:            s.id,
 		Namespace:      s.nsp.name,
-		Rooms:          s.nsp.adapter.Rooms(s.id),
+		Rooms:          rooms,
 		Data:           data,
 		DisconnectedAt: srv.now(),
 	}
