@@ -544,3 +544,52 @@ func TestSessionWants(t *testing.T) {
 		}
 	}
 }
+
+// hookStore calls onSave after each saved session.
+type hookStore struct {
+	*sio.MemorySessionStore
+	onSave func(*sio.Session)
+}
+
+func (h *hookStore) SaveSession(ctx context.Context, s *sio.Session) error {
+	err := h.MemorySessionStore.SaveSession(ctx, s)
+	if h.onSave != nil {
+		h.onSave(s)
+	}
+	return err
+}
+
+func TestRecoveryImmediateRestore(t *testing.T) {
+	// The client comes back while the server is still finishing the old
+	// socket's disconnect: the old socket must not take the new one's
+	// rooms away.
+	store := &hookStore{MemorySessionStore: sio.NewMemorySessionStore(nil)}
+	srv, socks := recServer(t, &sio.RecoveryOptions{Store: store})
+	c := dial(t, srv)
+	sid, pid := c.connectRec("/", "")
+	s := recv(t, socks)
+	_ = s.Emit("hello")
+	_, _, offset := c.event(true)
+	c2 := dial(t, srv)
+	restored := make(chan struct{})
+	store.onSave = func(*sio.Session) {
+		store.onSave = nil
+		if got, _ := c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset)); got != sid {
+			t.Errorf("not recovered: %s", got)
+		}
+		close(restored)
+	}
+	var r reasons
+	s.OnDisconnect(r.add)
+	s.CloseTransport()
+	<-restored
+	r.wait(t, 1)
+	if s2 := recv(t, socks); !s2.Recovered() || srv.Of("/").Socket(sid) != s2 ||
+		!slices.Equal(s2.Rooms(), sortedStrings("r1", sid)) {
+		t.Fatalf("recovered socket lost its place: rooms %v", s2.Rooms())
+	}
+	_ = srv.Of("/").To("r1").Emit("live")
+	if name, _, _ := c2.event(true); name != "live" {
+		t.Fatalf("event %q", name)
+	}
+}
