@@ -3,6 +3,7 @@ package sio_test
 import (
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,8 @@ type stormClient struct {
 	hello    atomic.Bool
 	next     atomic.Int64 // next burst index expected
 	disorder atomic.Int64 // bursts out of order, duplicated or skipped
+	lostAt   atomic.Int64 // unix ns when the client saw the drop
+	backAt   atomic.Int64 // unix ns when it connected again
 }
 
 func storm(t *testing.T, clients, events int, delay time.Duration) {
@@ -86,6 +89,8 @@ func storm(t *testing.T, clients, events int, delay time.Duration) {
 		sc.c = c
 		c.On("hello", func(*sioclient.Event) { sc.hello.Store(true) })
 		c.OnReconnectAttempt(func(int) { attempts.Add(1) })
+		c.OnDisconnect(func(string) { sc.lostAt.Store(time.Now().UnixNano()) })
+		c.OnConnect(func() { sc.backAt.Store(time.Now().UnixNano()) })
 		c.On("burst", func(ev *sioclient.Event) {
 			var n int64
 			if ev.Args.Decode(&n) != nil || !sc.next.CompareAndSwap(n, n+1) {
@@ -160,13 +165,21 @@ func storm(t *testing.T, clients, events int, delay time.Duration) {
 	all := time.Since(drop)
 
 	lost, disorder := int64(0), int64(0)
+	var seen, back []time.Duration
 	for _, sc := range cs {
+		seen = append(seen, time.Duration(sc.lostAt.Load()-drop.UnixNano()))
+		back = append(back, time.Duration(sc.backAt.Load()-drop.UnixNano()))
 		lost += int64(events) - sc.next.Load()
 		disorder += sc.disorder.Load()
 	}
 	t.Logf("storm: %d clients, %d events: all recovered %v after the drop (burst sent by %v); reconnection attempts %d; server recoveries %d, refused %d; lost %d, out of order %d",
 		clients, events, all.Round(time.Millisecond), burstDone.Round(time.Millisecond), attempts.Load(),
 		recovered.Load(), refused.Load(), lost, disorder)
+	slices.Sort(seen)
+	slices.Sort(back)
+	pct := func(d []time.Duration, p int) time.Duration { return d[(len(d)-1)*p/100].Round(time.Millisecond) }
+	t.Logf("after the drop, clients saw it by p50 %v / p99 %v / max %v and were connected again by p50 %v / p99 %v / max %v",
+		pct(seen, 50), pct(seen, 99), pct(seen, 100), pct(back, 50), pct(back, 99), pct(back, 100))
 	if lost != 0 || disorder != 0 || recovered.Load() != int64(clients) || refused.Load() != 0 {
 		t.Fatalf("lost %d, out of order %d, recovered %d of %d, refused %d", lost, disorder, recovered.Load(), clients, refused.Load())
 	}
