@@ -203,35 +203,83 @@ func (c *conn) connect(p *parser.Packet) {
 	}
 	s := newSocket(n, c, &hs)
 	rec := c.srv.opts.Recovery
-	var restored *Session
-	var missed iter.Seq2[*StoredPacket, error]
-	if rec != nil {
-		s.pid = newID()
-		restored, missed = c.restore(s, auth)
-	}
-	if restored == nil || rec.RunMiddlewares {
+	if rec == nil {
 		if err := n.runMiddleware(s); err != nil {
 			c.refuse(name, connectErrorPayload(err))
 			return
 		}
-	}
-	if rec != nil {
-		// Joining the rooms, the CONNECT reply and the missed packets go
-		// out with no broadcast in between (see Server.recMu).
-		c.srv.recMu.Lock()
-		ok := c.attach(n, s, restored)
-		if ok && restored != nil {
-			c.replay(s, missed)
-		}
-		c.srv.recMu.Unlock()
-		if ok {
+		if c.attach(n, s, nil) {
 			n.runOnConnection(s)
 		}
+		return
+	}
+	s.pid = newID()
+	restored, missed := c.restore(s, auth)
+	if restored != nil {
+		if rec.RunMiddlewares {
+			if err := n.runMiddleware(s); err != nil {
+				c.refuse(name, connectErrorPayload(err))
+				return
+			}
+		}
+		// Reading the missed packets, joining the rooms and the CONNECT
+		// reply happen with no broadcast in between (see Server.recMu).
+		c.srv.recMu.Lock()
+		batch, err := c.missedPackets(name, missed)
+		if err == nil {
+			ok := c.attach(n, s, restored)
+			if ok && len(batch) > 0 {
+				_ = c.send(batch, false, true)
+			}
+			c.srv.recMu.Unlock()
+			if ok {
+				n.runOnConnection(s)
+			}
+			return
+		}
+		c.srv.recMu.Unlock()
+		// Too much to replay, or the store failed: a new session after all.
+		c.srv.log.Debug("sio: recovery refused", "nsp", name, "err", err)
+		s.id, s.pid, s.data, s.recovered, s.recoveryErr = newID(), newID(), nil, false, err
+	}
+	if err := n.runMiddleware(s); err != nil {
+		c.refuse(name, connectErrorPayload(err))
 		return
 	}
 	if c.attach(n, s, nil) {
 		n.runOnConnection(s)
 	}
+}
+
+// missedPackets reads the packets a restored socket missed and encodes
+// them, each with its offset. It fails with ErrRecoveryTooLarge past half
+// of MaxQueuedBytes: the send queue could not take them (the connection
+// would be closed as a slow client, and the client would retry forever).
+func (c *conn) missedPackets(nsp string, missed iter.Seq2[*StoredPacket, error]) ([]eio.Packet, error) {
+	if missed == nil {
+		return nil, nil
+	}
+	budget := c.srv.opts.MaxQueuedBytes / 2
+	var out []eio.Packet
+	size := 0
+	for p, err := range missed {
+		if err != nil {
+			return nil, fmt.Errorf("sio: recovery: reading missed packets: %w", err)
+		}
+		data := p.Data
+		if p.Offset != "" {
+			data = appendOffset(data, p.Offset)
+		}
+		pkts := encodePackets(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: data, Attachments: p.Attachments})
+		for _, e := range pkts {
+			size += len(e.Data) + 1
+		}
+		if size > budget {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrRecoveryTooLarge, budget)
+		}
+		out = append(out, pkts...)
+	}
+	return out, nil
 }
 
 // attach connects s to n (with the rooms of restored, when recovering) and
@@ -310,29 +358,6 @@ func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*St
 	s.data = sess.Data
 	s.recovered = true
 	return sess, missed
-}
-
-// replay sends s the packets it missed, each with its offset. A store
-// failing midway closes the connection: the socket's session is saved
-// again and the client, reconnecting, resumes after the last packet it got.
-func (c *conn) replay(s *Socket, missed iter.Seq2[*StoredPacket, error]) {
-	if missed == nil {
-		return
-	}
-	for p, err := range missed {
-		if err != nil {
-			c.srv.log.Error("sio: reading missed packets", "sid", s.id, "err", err)
-			c.sess.Close(ReasonTransportError)
-			return
-		}
-		data := p.Data
-		if p.Offset != "" {
-			data = appendOffset(data, p.Offset)
-		}
-		if s.sendPacket(&parser.Packet{Type: parser.Event, ID: -1, Data: data, Attachments: p.Attachments}, false, true) != nil {
-			return
-		}
-	}
 }
 
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.

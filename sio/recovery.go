@@ -49,8 +49,9 @@ func (o *RecoveryOptions) withDefaults() *RecoveryOptions {
 	return &c
 }
 
-// Reasons a recovery was refused, from Socket.RecoveryFailure. A store
-// returns them (possibly wrapped) from RestoreSession.
+// Reasons a recovery was refused, from Socket.RecoveryFailure (maybe
+// wrapped: test with errors.Is). A store returns the first three from
+// RestoreSession.
 var (
 	// ErrRecoveryUnknownSession: no session is kept under the client's pid
 	// (it never existed, was restored already, was pruned, or ended with a
@@ -62,6 +63,9 @@ var (
 	// ErrRecoveryOffsetGone: the client's offset is missing or no longer
 	// in the store, so the packets it missed cannot all be found.
 	ErrRecoveryOffsetGone = errors.New("sio: recovery: offset unknown or pruned")
+	// ErrRecoveryTooLarge: the missed packets take more than half of
+	// Options.MaxQueuedBytes, more than the connection could queue.
+	ErrRecoveryTooLarge = errors.New("sio: recovery: too many missed packets")
 )
 
 // Session is the state of a socket kept after an involuntary disconnect,

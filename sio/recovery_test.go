@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -591,5 +592,52 @@ func TestRecoveryImmediateRestore(t *testing.T) {
 	_ = srv.Of("/").To("r1").Emit("live")
 	if name, _, _ := c2.event(true); name != "live" {
 		t.Fatalf("event %q", name)
+	}
+}
+
+func TestRecoveryTooLargeGivesNewSession(t *testing.T) {
+	srv := newTestServer(t, &sio.Options{MaxQueuedBytes: 4096, Recovery: &sio.RecoveryOptions{}})
+	socks := make(chan *sio.Socket, 4)
+	var mws atomic.Int64
+	srv.Of("/").Use(func(*sio.Socket) error { mws.Add(1); return nil })
+	srv.Of("/").OnConnection(func(s *sio.Socket) {
+		if !s.Recovered() {
+			s.Join("r1")
+			s.SetData("user-1")
+		}
+		socks <- s
+	})
+	sid, pid, offset := dropAfterOffset(t, srv, socks)
+	for i := range 100 { // about 3 KiB, over half of MaxQueuedBytes
+		_ = srv.Of("/").To("r1").Emit("burst", i)
+	}
+	c := dial(t, srv)
+	gotSID, _ := c.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	s := recv(t, socks)
+	if gotSID == sid || s.Recovered() || !errors.Is(s.RecoveryFailure(), sio.ErrRecoveryTooLarge) || s.Data() != "user-1" {
+		t.Fatalf("sid reused %v, recovered %v, failure %v, data %v", gotSID == sid, s.Recovered(), s.RecoveryFailure(), s.Data())
+	}
+	if mws.Load() != 2 {
+		t.Fatalf("middleware ran %d times, want 2 (first session, fresh one)", mws.Load())
+	}
+	c.expectNone()
+}
+
+// brokenReplayStore fails while reading the missed packets.
+type brokenReplayStore struct{ *sio.MemorySessionStore }
+
+func (b brokenReplayStore) RestoreSession(ctx context.Context, pid, offset string) (*sio.Session, iter.Seq2[*sio.StoredPacket, error], error) {
+	s, _, err := b.MemorySessionStore.RestoreSession(ctx, pid, offset)
+	return s, func(yield func(*sio.StoredPacket, error) bool) { yield(nil, errStore) }, err
+}
+
+func TestRecoveryReplayErrorGivesNewSession(t *testing.T) {
+	srv, socks := recServer(t, &sio.RecoveryOptions{Store: brokenReplayStore{sio.NewMemorySessionStore(nil)}})
+	sid, pid, offset := dropAfterOffset(t, srv, socks)
+	c := dial(t, srv)
+	gotSID, _ := c.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	s := recv(t, socks)
+	if gotSID == sid || s.Recovered() || !errors.Is(s.RecoveryFailure(), errStore) {
+		t.Fatalf("sid reused %v, recovered %v, failure %v", gotSID == sid, s.Recovered(), s.RecoveryFailure())
 	}
 }

@@ -124,7 +124,7 @@ func (s *Socket) Recovered() bool { return s.recovered }
 
 // RecoveryFailure says why a recovery the client asked for was refused
 // (ErrRecoveryUnknownSession, ErrRecoveryExpired, ErrRecoveryOffsetGone,
-// or a store error), so the application can send history instead. It is
+// ErrRecoveryTooLarge, or a store error), so the application can send history instead. It is
 // nil when the socket recovered or the client did not try.
 func (s *Socket) RecoveryFailure() error { return s.recoveryErr }
 
