@@ -77,8 +77,10 @@ func (b Broadcast) Timeout(d time.Duration) Broadcast {
 // store under offset o instead of one the store picks (see
 // SessionStore.Append), so an application that already numbers its events
 // (rows of a database) sends that number as the Socket.IO offset. The
-// offsets of successive broadcasts must follow the store's order. Without
-// Options.Recovery, or on a volatile broadcast, it has no effect.
+// offsets of successive broadcasts must follow the store's order. On a
+// parent namespace (OfRegexp, OfFunc) every child's packet is appended
+// with the same offset. Without Options.Recovery, or on a volatile
+// broadcast, it has no effect.
 func (b Broadcast) Offset(o string) Broadcast {
 	b.offset = o
 	return b
