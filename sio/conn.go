@@ -342,7 +342,9 @@ func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*St
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sess, missed, err := rec.Store.RestoreSession(ctx, pid, offset)
-	if err == nil && (sess == nil || sess.Namespace != s.nsp.name) {
+	if err == nil && (sess == nil || sess.Namespace != s.nsp.name || s.nsp.Socket(sess.SID) != nil) {
+		// No session, or its socket id is taken again (a store that
+		// restored a pid twice): never replace a live socket.
 		err = ErrRecoveryUnknownSession
 	}
 	if err == nil && c.srv.now().Sub(sess.DisconnectedAt) > rec.MaxDisconnectionDuration {

@@ -151,6 +151,10 @@ type StoredPacket struct {
 //     about.
 //   - RestoreSession removes the session: a pid is restored at most once.
 //
+// Append and the reading of RestoreSession's sequence run under that
+// lock: every broadcast waits for them, so they must be quick (an indexed
+// query, not a scan of the history).
+//
 // Implementations must be safe for concurrent use; several Servers may
 // share one store (one after the other across a restart, or side by side
 // when their adapters carry broadcasts between them).
