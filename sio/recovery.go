@@ -134,7 +134,11 @@ type StoredPacket struct {
 // restart and disconnections of any length.
 //
 // Offsets are opaque strings chosen by the store (or by the application,
-// see Broadcast.Offset); only the store compares them. The server calls
+// see Broadcast.Offset); only the store compares them. They should carry
+// the epoch of the history they index, as the in-memory store's do
+// ("<epoch>-<n>"): an offset from a history that was lost or recreated is
+// then refused with ErrRecoveryOffsetGone instead of replaying the wrong
+// packets. The server calls
 // Append and fans the packet out to the connected sockets while holding a
 // lock that also covers restoring a session (joining its rooms, then
 // reading the missed packets), so nothing is delivered in between. The

@@ -641,3 +641,24 @@ func TestRecoveryReplayErrorGivesNewSession(t *testing.T) {
 		t.Fatalf("sid reused %v, recovered %v, failure %v", gotSID == sid, s.Recovered(), s.RecoveryFailure())
 	}
 }
+
+func TestMemoryStoreRefusesOtherEpoch(t *testing.T) {
+	ctx := context.Background()
+	a, b := sio.NewMemorySessionStore(nil), sio.NewMemorySessionStore(nil)
+	offA, err := a.Append(ctx, &sio.StoredPacket{Namespace: "/", Data: []byte(`["x"]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offB, _ := b.Append(ctx, &sio.StoredPacket{Namespace: "/", Data: []byte(`["x"]`)})
+	if offA == offB {
+		t.Fatalf("two stores gave the same first offset %q", offA)
+	}
+	_ = b.SaveSession(ctx, &sio.Session{PID: "p", SID: "s", Namespace: "/", DisconnectedAt: time.Now()})
+	if _, _, err := b.RestoreSession(ctx, "p", offA); !errors.Is(err, sio.ErrRecoveryOffsetGone) {
+		t.Fatalf("offset of another store: %v", err)
+	}
+	// A preset offset is kept as given.
+	if off, err := b.Append(ctx, &sio.StoredPacket{Offset: "row-7", Namespace: "/", Data: []byte(`["y"]`)}); err != nil || off != "row-7" {
+		t.Fatalf("preset offset: %q %v", off, err)
+	}
+}
