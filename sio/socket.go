@@ -124,8 +124,9 @@ func (s *Socket) Recovered() bool { return s.recovered }
 
 // RecoveryFailure says why a recovery the client asked for was refused
 // (ErrRecoveryUnknownSession, ErrRecoveryExpired, ErrRecoveryOffsetGone,
-// ErrRecoveryTooLarge, or a store error), so the application can send history instead. It is
-// nil when the socket recovered or the client did not try.
+// ErrRecoveryTooLarge, or a store error), so the application can send
+// history instead. It is nil when the socket recovered or the client did
+// not try.
 func (s *Socket) RecoveryFailure() error { return s.recoveryErr }
 
 // Connected reports whether the socket is still connected.
@@ -540,7 +541,6 @@ func (s *Socket) detach(reason Reason, notify bool) {
 	acks := s.acks
 	s.acks = nil
 	discing, disc := s.onDiscing, s.onDisc
-	data := s.data
 	s.mu.Unlock()
 	notify = notify && wasConnected
 	if notify {
@@ -550,8 +550,11 @@ func (s *Socket) detach(reason Reason, notify bool) {
 	}
 	keep := wasConnected && s.pid != "" && recoverable(reason)
 	var rooms []string
+	var data any
 	if keep {
+		// After OnDisconnecting, which may still change them.
 		rooms = s.nsp.adapter.Rooms(s.id)
+		data = s.Data()
 	}
 	s.nsp.remove(s)
 	s.conn.removeSocket(s)
