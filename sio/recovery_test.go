@@ -662,3 +662,27 @@ func TestMemoryStoreRefusesOtherEpoch(t *testing.T) {
 		t.Fatalf("preset offset: %q %v", off, err)
 	}
 }
+
+func TestRecoveryWithApplicationOffsets(t *testing.T) {
+	// As the gateway does: the database row id is the offset.
+	srv, socks := recServer(t, &sio.RecoveryOptions{})
+	c := dial(t, srv)
+	_, pid := c.connectRec("/", "")
+	s := recv(t, socks)
+	room := srv.Of("/").To("r1")
+	_ = room.Offset("row-1").Emit("reading", 1)
+	c.expectText(`2["reading",1,"row-1"]`)
+	s.CloseTransport()
+	c.waitClosed()
+	eventually(t, "socket gone", func() bool { return srv.Of("/").Socket(s.ID()) == nil })
+	_ = room.Offset("row-2").Emit("reading", 2)
+	_ = room.Offset("row-3").Emit("reading", 3)
+	c2 := dial(t, srv)
+	c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":"row-1"}`, pid))
+	c2.expectText(`2["reading",2,"row-2"]`)
+	c2.expectText(`2["reading",3,"row-3"]`)
+	c2.expectNone()
+	if !recv(t, socks).Recovered() {
+		t.Fatal("not recovered")
+	}
+}
