@@ -14,9 +14,9 @@ import (
 // The in-memory adapter (NewMemoryAdapter) is the default. A multi-node
 // adapter (Redis pub/sub) implements Publish by sending the Message to the
 // other nodes, where it calls the deliver func its factory received.
-// Connection-state recovery will hook in through an optional interface that
-// an adapter may also implement (checked by type assertion), so this one
-// stays narrow.
+// Connection state recovery does not go through the adapter: packets are
+// recorded in Options.Recovery.Store before they are fanned out, and their
+// offset travels in Message.Offset.
 //
 // Implementations must be safe for concurrent use. Sockets are named by their
 // id; every socket is also in the room named after its id.
@@ -58,6 +58,9 @@ type Message struct {
 	Volatile bool
 	// Compress asks the transport to compress the packet.
 	Compress bool
+	// Offset is the packet's offset in the recovery store, sent to the
+	// clients as a last argument; "" sends none.
+	Offset string
 }
 
 // memoryAdapter is the single-process Adapter.

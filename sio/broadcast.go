@@ -26,6 +26,7 @@ type Broadcast struct {
 	compress bool
 	local    bool
 	timeout  time.Duration
+	offset   string
 }
 
 // To returns a copy that also targets the sockets in rooms. Without any To,
@@ -72,6 +73,19 @@ func (b Broadcast) Timeout(d time.Duration) Broadcast {
 	return b
 }
 
+// Offset returns a copy whose Emit records the packet in the recovery
+// store under offset o instead of one the store picks (see
+// SessionStore.Append), so an application that already numbers its events
+// (rows of a database) sends that number as the Socket.IO offset. The
+// offsets of successive broadcasts must follow the store's order. On a
+// parent namespace (OfRegexp, OfFunc) every child's packet is appended
+// with the same offset. Without Options.Recovery, or on a volatile
+// broadcast, it has no effect.
+func (b Broadcast) Offset(o string) Broadcast {
+	b.offset = o
+	return b
+}
+
 func (b Broadcast) message(event string, args []any) (*Message, error) {
 	if b.nsp == nil {
 		return nil, ErrNoNamespace
@@ -100,10 +114,48 @@ func (b Broadcast) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	if b.nsp.srv.opts.Recovery != nil && !m.Volatile {
+		return b.emitRecorded(event, m)
+	}
 	for _, n := range b.nsp.targets() {
-		n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil)
+		n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil, false)
 		if !b.local {
 			if err := n.adapter.Publish(context.Background(), m); err != nil {
+				return fmt.Errorf("sio: publish %q: %w", event, err)
+			}
+		}
+	}
+	return nil
+}
+
+// emitRecorded is Emit with recovery on: for each target namespace, the
+// packet is appended to the store and fanned out under Server.recMu, with
+// its offset as a last argument.
+func (b Broadcast) emitRecorded(event string, m *Message) error {
+	srv := b.nsp.srv
+	store := srv.opts.Recovery.Store
+	for _, n := range b.nsp.targets() {
+		mm := *m
+		srv.recMu.Lock()
+		off, err := store.Append(context.Background(), &StoredPacket{
+			Offset:      b.offset,
+			Namespace:   n.name,
+			Rooms:       m.Rooms,
+			Except:      m.Except,
+			Data:        m.Data,
+			Attachments: m.Attachments,
+		})
+		if err != nil {
+			srv.recMu.Unlock()
+			return fmt.Errorf("sio: emit %q: recovery store: %w", event, err)
+		}
+		mm.Offset = off
+		reached := n.fanOut(n.matching(m.Rooms, m.Except), &mm, -1, nil, true)
+		srv.recMu.Unlock()
+		// Outside the lock: a handler may broadcast.
+		notifyAll(reached, &mm)
+		if !b.local {
+			if err := n.adapter.Publish(context.Background(), &mm); err != nil {
 				return fmt.Errorf("sio: publish %q: %w", event, err)
 			}
 		}
@@ -148,7 +200,7 @@ func (b Broadcast) EmitWithAck(ctx context.Context, event string, args ...any) (
 	for i := range sent {
 		p := &sent[i]
 		p.id = p.n.ackIDs.Add(1) - 1
-		p.socks = p.n.fanOut(p.socks, m, p.id, ch)
+		p.socks = p.n.fanOut(p.socks, m, p.id, ch, false)
 		expected += len(p.socks)
 	}
 	var timeout <-chan time.Time

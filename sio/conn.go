@@ -1,8 +1,11 @@
 package sio
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"sync"
@@ -199,14 +202,97 @@ func (c *conn) connect(p *parser.Packet) {
 		return
 	}
 	s := newSocket(n, c, &hs)
+	rec := c.srv.opts.Recovery
+	if rec == nil {
+		if err := n.runMiddleware(s); err != nil {
+			c.refuse(name, connectErrorPayload(err))
+			return
+		}
+		if c.attach(n, s, nil) {
+			n.runOnConnection(s)
+		}
+		return
+	}
+	s.pid = newID()
+	restored, missed := c.restore(s, auth)
+	if restored != nil {
+		if rec.RunMiddlewares {
+			if err := n.runMiddleware(s); err != nil {
+				c.refuse(name, connectErrorPayload(err))
+				return
+			}
+		}
+		// Reading the missed packets, joining the rooms and the CONNECT
+		// reply happen with no broadcast in between (see Server.recMu).
+		c.srv.recMu.Lock()
+		batch, err := c.missedPackets(name, missed)
+		if err == nil {
+			ok := c.attach(n, s, restored)
+			if ok && len(batch) > 0 {
+				_ = c.send(batch, false, true)
+			}
+			c.srv.recMu.Unlock()
+			if ok {
+				n.runOnConnection(s)
+			}
+			return
+		}
+		c.srv.recMu.Unlock()
+		// Too much to replay, or the store failed: a new session after all.
+		c.srv.log.Debug("sio: recovery refused", "nsp", name, "err", err)
+		s.id, s.pid, s.data, s.recovered, s.recoveryErr = newID(), newID(), nil, false, err
+	}
 	if err := n.runMiddleware(s); err != nil {
 		c.refuse(name, connectErrorPayload(err))
 		return
 	}
+	if c.attach(n, s, nil) {
+		n.runOnConnection(s)
+	}
+}
+
+// missedPackets reads the packets a restored socket missed and encodes
+// them, each with its offset. It fails with ErrRecoveryTooLarge past half
+// of MaxQueuedBytes: the send queue could not take them (the connection
+// would be closed as a slow client, and the client would retry forever).
+func (c *conn) missedPackets(nsp string, missed iter.Seq2[*StoredPacket, error]) ([]eio.Packet, error) {
+	if missed == nil {
+		return nil, nil
+	}
+	budget := c.srv.opts.MaxQueuedBytes / 2
+	var out []eio.Packet
+	size := 0
+	for p, err := range missed {
+		if err != nil {
+			return nil, fmt.Errorf("sio: recovery: reading missed packets: %w", err)
+		}
+		data := p.Data
+		if p.Offset != "" {
+			data = appendOffset(data, p.Offset)
+		}
+		pkts := encodePackets(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: data, Attachments: p.Attachments})
+		for _, e := range pkts {
+			size += len(e.Data) + 1
+		}
+		if size > budget {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrRecoveryTooLarge, budget)
+		}
+		out = append(out, pkts...)
+	}
+	return out, nil
+}
+
+// attach connects s to n (with the rooms of restored, when recovering) and
+// sends the CONNECT reply; false when the connection is gone.
+func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
+	name := n.name
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
 	n.add(s)
+	if restored != nil {
+		s.Join(restored.Rooms...)
+	}
 	c.mu.Lock()
 	delete(c.connecting, name)
 	closed := c.closed
@@ -219,14 +305,61 @@ func (c *conn) connect(p *parser.Packet) {
 	}
 	c.mu.Unlock()
 	if closed {
+		// A recovered socket is saved again, as the client will retry.
 		s.detach(ReasonTransportClose, false)
-		return
+		return false
 	}
-	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	if err := s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: reply}, false, true); err != nil {
-		return
+	reply := map[string]string{"sid": s.id}
+	if s.pid != "" {
+		reply["pid"] = s.pid
 	}
-	n.runOnConnection(s)
+	b, _ := json.Marshal(reply)
+	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, false, true) == nil
+}
+
+// restore looks up the session the client's CONNECT auth names by pid and
+// offset. On success s takes its id, pid and data and restore returns the
+// session and its missed packets; otherwise s.recoveryErr says why (nil
+// when the client did not ask).
+func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*StoredPacket, error]) {
+	var a struct {
+		PID    any `json:"pid"`
+		Offset any `json:"offset"`
+	}
+	_ = json.Unmarshal(auth, &a)
+	pid, _ := a.PID.(string)
+	if pid == "" {
+		return nil, nil
+	}
+	offset, _ := a.Offset.(string)
+	if offset == "" {
+		// socket.io-client sends no offset before it received an event:
+		// nothing tells which packets it missed.
+		s.recoveryErr = fmt.Errorf("%w: the client sent none", ErrRecoveryOffsetGone)
+		return nil, nil
+	}
+	rec := c.srv.opts.Recovery
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, missed, err := rec.Store.RestoreSession(ctx, pid, offset)
+	if err == nil && (sess == nil || sess.Namespace != s.nsp.name || s.nsp.Socket(sess.SID) != nil) {
+		// No session, or its socket id is taken again (a store that
+		// restored a pid twice): never replace a live socket.
+		err = ErrRecoveryUnknownSession
+	}
+	if err == nil && c.srv.now().Sub(sess.DisconnectedAt) > rec.MaxDisconnectionDuration {
+		err = ErrRecoveryExpired
+	}
+	if err != nil {
+		s.recoveryErr = err
+		c.srv.log.Debug("sio: recovery refused", "nsp", s.nsp.name, "err", err)
+		return nil, nil
+	}
+	s.id = sess.SID
+	s.pid = sess.PID
+	s.data = sess.Data
+	s.recovered = true
+	return sess, missed
 }
 
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.

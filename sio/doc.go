@@ -18,6 +18,23 @@
 //
 // The examples are the best documentation of the API.
 //
+// # Connection state recovery
+//
+// With Options.Recovery set, the server implements socket.io's connection
+// state recovery: the CONNECT reply carries a private session id ("pid"),
+// and every event sent without ack and not volatile (broadcast or
+// Socket.Emit) is first appended to a SessionStore and carries its offset
+// as a last string argument. When a socket is lost involuntarily
+// (transport close or error, ping timeout, forced close, server shutdown,
+// slow client), its id, rooms and Data are saved; a client reconnecting
+// within RecoveryOptions.MaxDisconnectionDuration with its pid and last
+// offset gets the same socket, the CONNECT reply, then every packet it
+// missed, and Socket.Recovered reports true. Otherwise it gets a new
+// session and Socket.RecoveryFailure says why. The store is in memory by
+// default; a durable one (see SessionStore) makes recovery survive a
+// restart, and Broadcast.Offset lets the application use its own event
+// numbers as offsets.
+//
 // # Concurrency
 //
 // Every exported method is safe for concurrent use. The handlers of one
@@ -30,12 +47,16 @@
 // # Lock order
 //
 // A goroutine holding more than one lock takes them in this order, and
-// never holds any while calling application handlers or a session's Send
-// or Close:
+// never holds any while calling application handlers, nor any but
+// Server.recMu while calling a session's Send or Close (which never call
+// back into sio on the caller's goroutine):
 //
-//	Server.mu → Namespace.mu → conn.mu → Socket.mu → Adapter (internal)
+//	Server.recMu → Server.mu → Namespace.mu → conn.mu → Socket.mu → Adapter (internal)
 //
-// In practice only two pairs nest: Server.mu → Namespace.mu (creating a
+// Server.recMu, used only with recovery on, is held while a packet is
+// appended to the SessionStore and fanned out, and while a session is
+// restored; store calls and sends happen under it, handlers never do.
+// Otherwise only two pairs nest: Server.mu → Namespace.mu (creating a
 // dynamic child namespace) and Socket.mu → Adapter (Socket.Join, so that a
 // join cannot race with the socket leaving all its rooms on disconnect).
 package sio

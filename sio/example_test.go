@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"gatewayd/sio"
@@ -107,4 +108,29 @@ func ExampleServer_OfRegexp() {
 		_ = s.Emit("hello", s.Namespace().Name())
 	})
 	_ = tenants.Emit("maintenance") // reaches every tenant namespace
+}
+
+// Connection state recovery: a dashboard that lost its connection for a
+// moment gets the readings it missed; one that comes back too late is told
+// to ask for history. Broadcast.Offset makes the database row id the
+// Socket.IO offset, for a SessionStore reading missed events from the
+// database.
+func ExampleRecoveryOptions() {
+	srv := sio.NewServer(&sio.Options{
+		Recovery: &sio.RecoveryOptions{MaxDisconnectionDuration: 5 * time.Minute},
+	})
+	defer srv.Close()
+
+	srv.Of("/").OnConnection(func(s *sio.Socket) {
+		if s.Recovered() {
+			return // same id, rooms and Data; missed events already sent
+		}
+		if err := s.RecoveryFailure(); err != nil {
+			_ = s.Emit("resync", err.Error()) // e.g. send history instead
+		}
+		s.Join("device:t-1")
+	})
+
+	rowID := int64(42) // as assigned by the database
+	_ = srv.Of("/").To("device:t-1").Offset(strconv.FormatInt(rowID, 10)).Emit("reading", 21.5)
 }

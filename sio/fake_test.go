@@ -36,7 +36,7 @@ type fakeSession struct {
 	changed  chan struct{}
 }
 
-var _ sio.Session = (*fakeSession)(nil)
+var _ sio.EngineSession = (*fakeSession)(nil)
 
 func newFakeSession() *fakeSession {
 	return &fakeSession{

@@ -125,7 +125,9 @@ func (n *Namespace) add(s *Socket) {
 func (n *Namespace) remove(s *Socket) {
 	n.adapter.DelAll(s.id)
 	n.mu.Lock()
-	delete(n.sockets, s.id)
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
 	n.mu.Unlock()
 }
 
@@ -150,7 +152,7 @@ func (n *Namespace) localSockets(rooms, except []string) []*Socket {
 
 // deliverRemote fans a message published by another node out locally.
 func (n *Namespace) deliverRemote(m *Message) {
-	n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil)
+	n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil, false)
 }
 
 // matching returns the sockets of n (not a parent) in rooms and not in except.
@@ -173,12 +175,17 @@ func (n *Namespace) matching(rooms, except []string) []*Socket {
 // fanOut encodes m once and queues the same packets on every socket of
 // socks. With ackCh, each socket expects ack ackID and its reply goes to
 // ackCh. It never blocks on a socket: a full send queue closes that socket's
-// connection instead. It returns the sockets reached.
-func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan ackReply) []*Socket {
+// connection instead. It returns the sockets reached. With quiet, the
+// OnAnyOutgoing handlers are left to the caller (see notifyAll).
+func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan ackReply, quiet bool) []*Socket {
 	if len(socks) == 0 {
 		return nil
 	}
-	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: m.Data, Attachments: m.Attachments}
+	data := m.Data
+	if m.Offset != "" {
+		data = appendOffset(data, m.Offset)
+	}
+	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: data, Attachments: m.Attachments}
 	pkts := encodePackets(&p)
 	reached := socks[:0] // socks is ours: filter in place
 	var outArgs *Args
@@ -186,7 +193,7 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 		if ackCh != nil && !s.expectAck(ackID, ackCh) {
 			continue
 		}
-		if s.hasOutgoingListeners() {
+		if !quiet && s.hasOutgoingListeners() {
 			if outArgs == nil {
 				a, _ := newArgs(m.Data, m.Attachments)
 				outArgs = &a
@@ -202,6 +209,21 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 		reached = append(reached, s)
 	}
 	return reached
+}
+
+// notifyAll calls the OnAnyOutgoing handlers of socks for m, after a quiet
+// fanOut.
+func notifyAll(socks []*Socket, m *Message) {
+	var outArgs *Args
+	for _, s := range socks {
+		if s.hasOutgoingListeners() {
+			if outArgs == nil {
+				a, _ := newArgs(m.Data, m.Attachments)
+				outArgs = &a
+			}
+			s.notifyOutgoing(*outArgs)
+		}
+	}
 }
 
 // encodePackets turns p into the Engine.IO messages that carry it.

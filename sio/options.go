@@ -53,6 +53,11 @@ type Options struct {
 	Adapter AdapterFactory
 	// Logger receives debug and error logs. Nil discards them.
 	Logger *slog.Logger
+	// Recovery turns on connection state recovery (see RecoveryOptions):
+	// the CONNECT reply then carries a "pid" and every event sent without
+	// ack and not volatile an offset as its last argument. Nil leaves it
+	// off, as in socket.io.
+	Recovery *RecoveryOptions
 }
 
 // CORS holds the cross-origin resource sharing rules of a Server.
@@ -113,6 +118,7 @@ func (o *Options) withDefaults() Options {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Recovery = c.Recovery.withDefaults()
 	return c
 }
 

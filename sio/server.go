@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gatewayd/sio/internal/eio"
 )
@@ -32,6 +33,12 @@ type Server struct {
 	closed bool
 
 	workers sync.WaitGroup // one per connection, running handlers
+
+	// recMu makes appending a packet to the recovery store and fanning it
+	// out one step, and restoring a session another, so a restored socket
+	// misses nothing and gets nothing twice. Only used with recovery on.
+	recMu sync.Mutex
+	now   func() time.Time
 
 	volatileDropped atomic.Uint64
 	slowClients     atomic.Uint64
@@ -70,6 +77,7 @@ func NewServer(opts *Options) *Server {
 		opts:  opts.withDefaults(),
 		nsps:  make(map[string]*Namespace),
 		conns: make(map[*conn]struct{}),
+		now:   time.Now,
 	}
 	s.log = s.opts.Logger
 	s.engine = newEngine(s.opts.engineOptions(), func(sess session) eio.Handler { return s.open(sess) })

@@ -86,6 +86,11 @@ type Socket struct {
 	acks      map[int64]chan ackReply
 	data      any
 	reason    Reason // set when closed
+
+	// Connection state recovery; set before the socket is connected.
+	pid         string
+	recovered   bool
+	recoveryErr error
 }
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
@@ -111,6 +116,18 @@ func (s *Socket) Handshake() *Handshake { return s.hs }
 
 // Transport returns the current transport, "polling" or "websocket".
 func (s *Socket) Transport() string { return s.conn.sess.Transport() }
+
+// Recovered reports whether the socket is a session restored by connection
+// state recovery: same id, rooms and Data as before the client lost its
+// connection, and the packets it missed were sent after the CONNECT reply.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// RecoveryFailure says why a recovery the client asked for was refused
+// (ErrRecoveryUnknownSession, ErrRecoveryExpired, ErrRecoveryOffsetGone,
+// ErrRecoveryTooLarge, or a store error), so the application can send
+// history instead. It is nil when the socket recovered or the client did
+// not try.
+func (s *Socket) RecoveryFailure() error { return s.recoveryErr }
 
 // Connected reports whether the socket is still connected.
 func (s *Socket) Connected() bool {
@@ -370,7 +387,35 @@ func (s *Socket) emit(event string, args []any, id int64, volatile, compress boo
 		a, _ := newArgs(data, att)
 		s.notifyOutgoing(a)
 	}
-	return s.sendPacket(&parser.Packet{Type: parser.Event, ID: id, Data: data, Attachments: att}, volatile, compress)
+	p := &parser.Packet{Type: parser.Event, ID: id, Data: data, Attachments: att}
+	if rec := s.nsp.srv.opts.Recovery; rec != nil && id < 0 && !volatile {
+		return s.emitRecorded(rec.Store, p, compress)
+	}
+	return s.sendPacket(p, volatile, compress)
+}
+
+// emitRecorded sends p, an event without ack, after appending it to the
+// recovery store as a packet for the socket's own room.
+func (s *Socket) emitRecorded(store SessionStore, p *parser.Packet, compress bool) error {
+	srv := s.nsp.srv
+	srv.recMu.Lock()
+	defer srv.recMu.Unlock()
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	off, err := store.Append(context.Background(), &StoredPacket{
+		Namespace:   s.nsp.name,
+		Rooms:       []string{s.id},
+		Data:        p.Data,
+		Attachments: p.Attachments,
+	})
+	if err != nil {
+		return fmt.Errorf("sio: emit: recovery store: %w", err)
+	}
+	if off != "" {
+		p.Data = appendOffset(p.Data, off)
+	}
+	return s.sendPacket(p, false, compress)
 }
 
 // sendPacket sends p on the socket's namespace.
@@ -503,8 +548,21 @@ func (s *Socket) detach(reason Reason, notify bool) {
 			h(reason)
 		}
 	}
+	keep := wasConnected && s.pid != "" && recoverable(reason)
+	var rooms []string
+	var data any
+	if keep {
+		// After OnDisconnecting, which may still change them.
+		rooms = s.nsp.adapter.Rooms(s.id)
+		data = s.Data()
+	}
 	s.nsp.remove(s)
 	s.conn.removeSocket(s)
+	if keep {
+		// Saved only once the socket is gone from the namespace: a client
+		// restoring it at once must not find its old self in the rooms.
+		s.saveSession(reason, rooms, data)
+	}
 	for _, ch := range acks {
 		select {
 		case ch <- ackReply{err: ErrDisconnected}:
@@ -515,5 +573,24 @@ func (s *Socket) detach(reason Reason, notify bool) {
 		for _, h := range disc {
 			h(reason)
 		}
+	}
+}
+
+// saveSession keeps the socket's state in the recovery store.
+func (s *Socket) saveSession(reason Reason, rooms []string, data any) {
+	srv := s.nsp.srv
+	sess := &Session{
+		PID:            s.pid,
+		SID:            s.id,
+		Namespace:      s.nsp.name,
+		Rooms:          rooms,
+		Data:           data,
+		DisconnectedAt: srv.now(),
+	}
+	slices.Sort(sess.Rooms)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.opts.Recovery.Store.SaveSession(ctx, sess); err != nil {
+		srv.log.Error("sio: saving session for recovery", "sid", s.id, "reason", reason, "err", err)
 	}
 }
