@@ -286,6 +286,10 @@ func (c *conn) missedPackets(nsp string, missed iter.Seq2[*StoredPacket, error])
 // sends the CONNECT reply; false when the connection is gone.
 func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
 	name := n.name
+	if s.pid != "" {
+		// Before any detach can run, which removes it.
+		c.srv.pids.Store(s.pid, s)
+	}
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
@@ -339,6 +343,7 @@ func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*St
 		return nil, nil
 	}
 	rec := c.srv.opts.Recovery
+	c.supersede(pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sess, missed, err := rec.Store.RestoreSession(ctx, pid, offset)
@@ -360,6 +365,32 @@ func (c *conn) restore(s *Socket, auth json.RawMessage) (*Session, iter.Seq2[*St
 	s.data = sess.Data
 	s.recovered = true
 	return sess, missed
+}
+
+// supersedeWait bounds the wait for an old socket's session to be saved.
+const supersedeWait = 5 * time.Second
+
+// supersede handles a client back with the pid of a socket this server
+// still has, because the server has not noticed the old connection die
+// (ping timeout pending) or is still closing it (a storm of closes). Only
+// the client holds its pid, so the old connection is dead: close it and
+// wait until its session is saved, then restore it as usual.
+func (c *conn) supersede(pid string) {
+	v, ok := c.srv.pids.Load(pid)
+	if !ok {
+		return
+	}
+	old := v.(*Socket)
+	if old.conn == c {
+		return // the pid of another namespace of this client: not restorable
+	}
+	old.conn.sess.Close(ReasonForcedClose)
+	t := time.NewTimer(supersedeWait)
+	defer t.Stop()
+	select {
+	case <-old.gone:
+	case <-t.C:
+	}
 }
 
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.

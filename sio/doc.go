@@ -29,7 +29,11 @@
 // slow client), its id, rooms and Data are saved; a client reconnecting
 // within RecoveryOptions.MaxDisconnectionDuration with its pid and last
 // offset gets the same socket, the CONNECT reply, then every packet it
-// missed, and Socket.Recovered reports true. Otherwise it gets a new
+// missed, and Socket.Recovered reports true. A client that comes back
+// while the server still holds its old connection (a ping timeout not yet
+// due, a close still in progress) proves with its pid that the old one is
+// dead: that connection is closed, its session saved, then restored.
+// Otherwise the client gets a new
 // session and Socket.RecoveryFailure says why. The store is in memory by
 // default; a durable one (see SessionStore) makes recovery survive a
 // restart, and Broadcast.Offset lets the application use its own event

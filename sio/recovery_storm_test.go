@@ -76,7 +76,11 @@ func storm(t *testing.T, clients, events int, delay time.Duration) {
 	cs := make([]*stormClient, clients)
 	var attempts atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64) // bound the concurrent handshakes
+	par := 64 // bound the concurrent handshakes
+	if v, err := strconv.Atoi(os.Getenv("SIO_STORM_CONNECT_PAR")); err == nil && v > 0 {
+		par = v
+	}
+	sem := make(chan struct{}, par)
 	for i := range cs {
 		sc := &stormClient{}
 		c, err := sioclient.New(hs.URL, &sioclient.Options{

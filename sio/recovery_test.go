@@ -267,7 +267,10 @@ func TestRecoveryRestoresSocketAndMissedPackets(t *testing.T) {
 	if name, _, _ := c.event(true); name != "live" {
 		t.Fatalf("live event %q", name)
 	}
-	// The session was used up.
+	// The session was used up: the same pid and offset again find nothing
+	// to restore once the socket is gone voluntarily.
+	c.text("1")
+	eventually(t, "socket gone", func() bool { return srv.Of("/").Socket(sid) == nil })
 	c2 := dial(t, srv)
 	c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
 	if s2 := recv(t, socks); s2.Recovered() || !errors.Is(s2.RecoveryFailure(), sio.ErrRecoveryUnknownSession) {
@@ -575,10 +578,14 @@ func TestRecoveryImmediateRestore(t *testing.T) {
 	restored := make(chan struct{})
 	store.onSave = func(*sio.Session) {
 		store.onSave = nil
-		if got, _ := c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset)); got != sid {
-			t.Errorf("not recovered: %s", got)
-		}
-		close(restored)
+		// The restore waits for the old socket to be fully gone, so it
+		// cannot complete inside SaveSession.
+		go func() {
+			defer close(restored)
+			if got, _ := c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset)); got != sid {
+				t.Errorf("not recovered: %s", got)
+			}
+		}()
 	}
 	var r reasons
 	s.OnDisconnect(r.add)
@@ -657,6 +664,14 @@ func TestMemoryStoreRefusesOtherEpoch(t *testing.T) {
 	if _, _, err := b.RestoreSession(ctx, "p", offA); !errors.Is(err, sio.ErrRecoveryOffsetGone) {
 		t.Fatalf("offset of another store: %v", err)
 	}
+	// A session is restored once.
+	_ = b.SaveSession(ctx, &sio.Session{PID: "q", SID: "s", Namespace: "/", DisconnectedAt: time.Now()})
+	if _, _, err := b.RestoreSession(ctx, "q", offB); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.RestoreSession(ctx, "q", offB); !errors.Is(err, sio.ErrRecoveryUnknownSession) {
+		t.Fatalf("second restore: %v", err)
+	}
 	// A preset offset is kept as given.
 	if off, err := b.Append(ctx, &sio.StoredPacket{Offset: "row-7", Namespace: "/", Data: []byte(`["y"]`)}); err != nil || off != "row-7" {
 		t.Fatalf("preset offset: %q %v", off, err)
@@ -684,5 +699,44 @@ func TestRecoveryWithApplicationOffsets(t *testing.T) {
 	c2.expectNone()
 	if !recv(t, socks).Recovered() {
 		t.Fatal("not recovered")
+	}
+}
+
+func TestRecoverySupersedesDeadConnection(t *testing.T) {
+	// The server has not noticed that the client's connection died (its
+	// ping timeout is still running) when the client comes back with its
+	// pid: the old connection is closed and the session restored.
+	srv, socks := recServer(t, &sio.RecoveryOptions{})
+	c := dial(t, srv)
+	sid, pid := c.connectRec("/", "")
+	s := recv(t, socks)
+	_ = s.Emit("hello")
+	_, _, offset := c.event(true)
+	_ = srv.Of("/").To("r1").Emit("unseen", 1) // lost with the dead connection
+	var r reasons
+	s.OnDisconnect(r.add)
+
+	c2 := dial(t, srv)
+	gotSID, _ := c2.connectRec("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	if gotSID != sid {
+		t.Fatalf("not recovered: %s", gotSID)
+	}
+	if got := r.wait(t, 1); got[0] != sio.ReasonForcedClose {
+		t.Fatalf("old socket closed with %q", got[0])
+	}
+	if reason := c.waitClosed(); reason != sio.ReasonForcedClose {
+		t.Fatalf("old connection closed with %q", reason)
+	}
+	if name, args, _ := c2.event(true); name != "unseen" || args[0] != float64(1) {
+		t.Fatalf("replayed %s %v", name, args)
+	}
+	if s2 := recv(t, socks); !s2.Recovered() || srv.Of("/").Socket(sid) != s2 {
+		t.Fatal("recovered socket not in place")
+	}
+	// A pid that is not this namespace's is not a reason to close anything.
+	c3 := dial(t, srv)
+	c3.connectRec("/", fmt.Sprintf(`{"pid":"unknown","offset":%q}`, offset))
+	if c2.isClosed() {
+		t.Fatal("an unknown pid closed a connection")
 	}
 }

@@ -39,6 +39,7 @@ type Server struct {
 	// misses nothing and gets nothing twice. Only used with recovery on.
 	recMu sync.Mutex
 	now   func() time.Time
+	pids  sync.Map // pid → *Socket, for the connected sockets with recovery on
 
 	volatileDropped atomic.Uint64
 	slowClients     atomic.Uint64

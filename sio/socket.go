@@ -91,6 +91,7 @@ type Socket struct {
 	pid         string
 	recovered   bool
 	recoveryErr error
+	gone        chan struct{} // closed once detached and its session saved
 }
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
@@ -101,6 +102,7 @@ func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
 		hs:       hs,
 		handlers: make(map[string][]func(*Event)),
 		acks:     make(map[int64]chan ackReply),
+		gone:     make(chan struct{}),
 	}
 }
 
@@ -563,6 +565,10 @@ func (s *Socket) detach(reason Reason, notify bool) {
 		// restoring it at once must not find its old self in the rooms.
 		s.saveSession(reason, rooms, data)
 	}
+	if s.pid != "" {
+		s.nsp.srv.pids.CompareAndDelete(s.pid, s)
+	}
+	close(s.gone)
 	for _, ch := range acks {
 		select {
 		case ch <- ackReply{err: ErrDisconnected}:
