@@ -36,6 +36,13 @@ type Config struct {
 	// Socket configures the Socket.IO server (CORS, timeouts). Nil means
 	// defaults.
 	Socket *SocketOptions
+	// ReplayLimit is the most missed readings replayed one by one to a
+	// reconnecting dashboard; beyond it the dashboard gets a `gap` event and
+	// re-queries history. Zero means 10,000.
+	ReplayLimit int
+	// SessionKeep is how long a disconnected dashboard's session is kept for
+	// it to resume. Zero means 24 hours.
+	SessionKeep time.Duration
 	// Logger receives the gateway's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time. Nil means time.Now.
@@ -114,15 +121,16 @@ func (d *deviceState) clone() deviceState {
 // Gateway is the running wiring of sources, store and dashboards. Create it
 // with New, serve Handler, and call Run.
 type Gateway struct {
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
-	store  *store.Store
-	alerts *Alerts
-	tokens *Tokens
-	push   pusher
-	sio    *sio.Server
-	met    *metrics
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	store    *store.Store
+	alerts   *Alerts
+	tokens   *Tokens
+	push     pusher
+	sio      *sio.Server
+	sessions *sessionStore
+	met      *metrics
 
 	commanders []devices.Commander
 
@@ -138,9 +146,11 @@ type Gateway struct {
 	slow chan func(context.Context)
 }
 
-// pusher sends an event to Socket.IO rooms without blocking.
+// pusher sends an event to Socket.IO rooms without blocking. A positive
+// offset (a reading's store offset) makes the event replayable to a
+// dashboard that reconnects.
 type pusher interface {
-	Push(event string, payload any, rooms ...string)
+	Push(event string, payload any, offset int64, rooms ...string)
 }
 
 // Room names.
@@ -159,6 +169,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = 10 * time.Second
+	}
+	if cfg.ReplayLimit <= 0 {
+		cfg.ReplayLimit = 10_000
+	}
+	if cfg.SessionKeep <= 0 {
+		cfg.SessionKeep = 24 * time.Hour
 	}
 	if cfg.Auth.SessionTTL == 0 {
 		cfg.Auth.SessionTTL = 7 * 24 * time.Hour
@@ -210,6 +226,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			break // one gauge: gatewayd has one linked source, MQTT
 		}
 	}
+	g.sessions = &sessionStore{st: cfg.Store, keep: cfg.SessionKeep, maxReplay: cfg.ReplayLimit, now: g.now}
+	// Whatever an earlier run committed was recorded by its Socket.IO
+	// server: a dashboard resuming across a restart may replay up to it.
+	g.sessions.appended.Store(cfg.Store.Committed())
 	g.push = g.newSocketServer()
 	return g, nil
 }
@@ -387,7 +407,7 @@ func (g *Gateway) reading(r devices.Reading) {
 		off = 0
 	}
 	v := toValue(store.Reading(r))
-	g.push.Push("reading", readingMsg{D: r.Device, K: r.Key, T: v.T, V: v.V, S: v.S, U: r.Unit, O: off},
+	g.push.Push("reading", readingMsg{D: r.Device, K: r.Key, T: v.T, V: v.V, S: v.S, U: r.Unit, O: off}, off,
 		deviceRoom(r.Device), roomAllDevices)
 	g.ingestMu.Unlock()
 
@@ -418,7 +438,7 @@ func (g *Gateway) reading(r devices.Reading) {
 		g.presence(devices.Presence{Device: r.Device, Online: true, Reason: "data", Time: r.Time})
 	}
 	if isNew {
-		g.push.Push("device", snapshot, roomFleet)
+		g.push.Push("device", snapshot, 0, roomFleet)
 		g.later("register", func(ctx context.Context) {
 			if err := g.store.UpsertDevice(ctx, store.DeviceInfo{ID: r.Device}); err != nil {
 				g.log.Warn("register device", "device", r.Device, "err", err)
@@ -464,13 +484,13 @@ func (g *Gateway) presence(p devices.Presence) {
 		return
 	}
 	g.push.Push("presence", presenceMsg{Device: p.Device, Online: p.Online, Reason: p.Reason, T: p.Time.UnixMilli()},
-		deviceRoom(p.Device), roomFleet)
+		0, deviceRoom(p.Device), roomFleet)
 	kind := store.EventOffline
 	if p.Online {
 		kind = store.EventOnline
 	}
 	// The store records the event itself with SetOnline; dashboards get it now.
-	g.push.Push("event", eventMsg{T: p.Time.UnixMilli(), Device: p.Device, Kind: kind, Text: p.Reason}, roomFleet)
+	g.push.Push("event", eventMsg{T: p.Time.UnixMilli(), Device: p.Device, Kind: kind, Text: p.Reason}, 0, roomFleet)
 	g.later("presence", func(ctx context.Context) {
 		if _, err := g.store.SetOnline(ctx, p.Device, p.Online, p.Time, p.Reason); err != nil {
 			g.log.Warn("store presence", "device", p.Device, "err", err)
@@ -502,7 +522,7 @@ func (g *Gateway) meta(m devices.Meta) {
 	}
 	snapshot := d.clone()
 	g.mu.Unlock()
-	g.push.Push("device", snapshot, roomFleet)
+	g.push.Push("device", snapshot, 0, roomFleet)
 	g.later("meta", func(ctx context.Context) {
 		err := g.store.UpsertDevice(ctx, store.DeviceInfo{ID: m.Device, Name: m.Name, Source: m.Source,
 			Model: m.Model, Firmware: m.Firmware, Units: m.Units})
@@ -521,7 +541,7 @@ type eventMsg struct {
 }
 
 func (g *Gateway) recordEvent(e store.Event) {
-	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, roomFleet)
+	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, roomFleet)
 	g.later("event", func(ctx context.Context) {
 		if _, err := g.store.AddEvent(ctx, e); err != nil {
 			g.log.Warn("store event", "kind", e.Kind, "device", e.Device, "err", err)
@@ -550,7 +570,7 @@ func (g *Gateway) emitAlerts(as []Alert) {
 		}
 		g.mu.Unlock()
 		if snapshot.ID != "" {
-			g.push.Push("device", snapshot, roomFleet)
+			g.push.Push("device", snapshot, 0, roomFleet)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +16,14 @@ import (
 // socketPusher pushes to rooms of the dashboard namespace.
 type socketPusher struct{ nsp *sio.Namespace }
 
-func (p socketPusher) Push(event string, payload any, rooms ...string) {
+func (p socketPusher) Push(event string, payload any, offset int64, rooms ...string) {
+	b := p.nsp.To(rooms...)
+	if offset > 0 {
+		b = b.Offset(strconv.FormatInt(offset, 10))
+	}
 	// Emit only queues: a dashboard that stops reading is dropped by the
 	// Socket.IO server's per-connection cap, never waited for.
-	p.nsp.To(rooms...).Emit(event, payload)
+	b.Emit(event, payload)
 }
 
 // maxSubscribe bounds the device ids of one subscribe request.
@@ -32,7 +37,18 @@ func (g *Gateway) newSocketServer() pusher {
 	opts := &sio.Options{
 		PingInterval: so.PingInterval,
 		PingTimeout:  so.PingTimeout,
-		Logger:       g.log.With("component", "sio"),
+		// Room for a full replay of ReplayLimit readings (about 110 bytes
+		// each) on reconnection; a dashboard that stops reading is still
+		// cut off at this cap.
+		MaxQueuedBytes: max(4<<20, g.cfg.ReplayLimit*256),
+		Recovery: &sio.RecoveryOptions{
+			MaxDisconnectionDuration: g.cfg.SessionKeep,
+			// A resumed dashboard shows its token again: a revoked or
+			// expired login does not come back through recovery.
+			RunMiddlewares: true,
+			Store:          g.sessions,
+		},
+		Logger: g.log.With("component", "sio"),
 	}
 	if len(so.CORSOrigins) > 0 {
 		opts.CORS = &sio.CORS{Origins: so.CORSOrigins, Credentials: true}
