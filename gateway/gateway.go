@@ -156,6 +156,7 @@ type pusher interface {
 // Room names.
 const (
 	roomFleet      = "fleet"
+	roomAlerts     = "alerts"
 	roomAllDevices = "device:*"
 )
 
@@ -541,7 +542,11 @@ type eventMsg struct {
 }
 
 func (g *Gateway) recordEvent(e store.Event) {
-	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, roomFleet)
+	rooms := []string{roomFleet}
+	if e.Kind == store.EventAlertRaised || e.Kind == store.EventAlertCleared {
+		rooms = append(rooms, roomAlerts)
+	}
+	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, rooms...)
 	g.later("event", func(ctx context.Context) {
 		if _, err := g.store.AddEvent(ctx, e); err != nil {
 			g.log.Warn("store event", "kind", e.Kind, "device", e.Device, "err", err)

@@ -581,8 +581,21 @@ func TestPresenceAndAlertsReachTheFleetRoom(t *testing.T) {
 	devs := listen(c, "device")
 	call(t, c, "subscribe", map[string]any{"devices": []string{"*"}}, nil)
 
+	a, err := h.dial(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	alerts := listen(a, "event")
+	call(t, a, "subscribe", map[string]any{"alerts": true}, nil)
+
 	h.src.send(devices.Update{Presence: &devices.Presence{Device: "dev1", Online: false, Reason: "lwt", Time: time.Now()}})
 	h.src.reading("dev1", "temperature", time.Now(), 35)
+	waitFor(t, "the alert in the alerts room", func() bool { return alerts.len() >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := alerts.len(); n != 1 {
+		t.Fatalf("the alerts room got %d events, want only the alert", n)
+	}
 	waitFor(t, "presence, alert and device pushes", func() bool {
 		return presence.len() >= 1 && events.len() >= 2 && devs.len() >= 1
 	})

@@ -19,6 +19,7 @@ type metrics struct {
 	alerts   prometheus.Counter
 	commands *prometheus.CounterVec
 	logins   *prometheus.CounterVec
+	resumes  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -39,8 +40,12 @@ func newMetrics() *metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatewayd_logins_total", Help: "Login attempts, by result.",
 		}, []string{"result"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewayd_dashboard_resumes_total",
+			Help: "Dashboards that asked to resume a session: recovered (hit) or not, by reason (miss).",
+		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.readings, m.dropped, m.alerts, m.commands, m.logins,
+	m.reg.MustRegister(m.readings, m.dropped, m.alerts, m.commands, m.logins, m.resumes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

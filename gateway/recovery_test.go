@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,15 @@ func TestCatchUpAcrossGatewayRestart(t *testing.T) {
 		if i > 0 && r.O <= got[5+i-1].O {
 			t.Fatalf("offsets out of order at %d", i)
 		}
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `gatewayd_dashboard_resumes_total{result="hit"} 1`) {
+		t.Fatalf("the resume is not counted:\n%s", body)
 	}
 	// New readings flow live after the recovery, to the restored room.
 	b.src.reading("dev1", "temperature", time.Now(), 42)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -106,6 +107,18 @@ func decode(ev *sio.Event, v any) error {
 
 func (g *Gateway) onDashboard(s *sio.Socket) {
 	id, _ := s.Data().(identity)
+	switch err := s.RecoveryFailure(); {
+	case s.Recovered():
+		g.met.resumes.WithLabelValues("hit").Inc()
+	case errors.Is(err, sio.ErrRecoveryUnknownSession):
+		g.met.resumes.WithLabelValues("miss_unknown").Inc()
+	case errors.Is(err, sio.ErrRecoveryExpired):
+		g.met.resumes.WithLabelValues("miss_expired").Inc()
+	case errors.Is(err, sio.ErrRecoveryOffsetGone):
+		g.met.resumes.WithLabelValues("miss_offset").Inc()
+	case err != nil:
+		g.met.resumes.WithLabelValues("miss_other").Inc()
+	}
 	// Requests run one at a time per dashboard in their own goroutine, so a
 	// slow history query never holds up the socket's reads.
 	handle := func(name string, role Role, fn func(ctx context.Context, ev *sio.Event) (any, error)) {
@@ -124,16 +137,20 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 	}
 	type devicesReq struct {
 		Devices []string `json:"devices"`
+		Alerts  bool     `json:"alerts"`
 	}
 	rooms := func(ev *sio.Event) ([]string, []string, error) {
 		var req devicesReq
 		if err := decode(ev, &req); err != nil {
 			return nil, nil, err
 		}
-		if len(req.Devices) == 0 || len(req.Devices) > maxSubscribe {
-			return nil, nil, errBadRequest("devices: expected 1 to %d device ids, or [\"*\"]", maxSubscribe)
+		if len(req.Devices) > maxSubscribe || (len(req.Devices) == 0 && !req.Alerts) {
+			return nil, nil, errBadRequest("devices: expected 1 to %d device ids, or [\"*\"], or alerts: true", maxSubscribe)
 		}
 		var rs []string
+		if req.Alerts {
+			rs = append(rs, roomAlerts)
+		}
 		for _, d := range req.Devices {
 			if d == "*" {
 				rs = append(rs, roomAllDevices, roomFleet)
@@ -158,6 +175,9 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 		var req devicesReq
 		if err := decode(ev, &req); err != nil {
 			return nil, err
+		}
+		if req.Alerts {
+			s.Leave(roomAlerts)
 		}
 		for _, d := range req.Devices {
 			if d == "*" {
