@@ -1,0 +1,43 @@
+# Release builds, ARM tests under qemu-user, .deb packages and checks of the
+# systemd unit. Included by the root Makefile; the work is in scripts/dist.sh.
+#
+#   make dist            static gatewayd for linux amd64, arm64, armv7 in dist/
+#   make test-arm        store/ and sio/... tests for arm64 and armv7 under qemu
+#   make deb             dist/gatewayd_VERSION_{amd64,arm64,armhf}.deb
+#   make check-deb       inspect the amd64 .deb and unpack it into a scratch root
+#   make check-unit      systemd-analyze verify scripts/gatewayd.service
+#   make check-systemd   boot systemd in a container and start the packaged unit
+#   make check-dist      all of the above checks
+#
+# DIST_ARCHES=amd64 limits the architectures; VERSION overrides the stamp.
+
+DIST_ARCHES ?= amd64 arm64 armv7
+TEST_ARCHES ?= arm64 armv7
+VERSION     ?= $(shell scripts/dist.sh version)
+export VERSION GO
+
+.PHONY: dist test-arm deb check-deb check-unit check-systemd check-dist dist-clean
+
+dist: web
+	scripts/dist.sh build $(DIST_ARCHES)
+
+test-arm:
+	scripts/dist.sh test-arm $(TEST_ARCHES)
+
+deb: dist
+	scripts/dist.sh deb $(DIST_ARCHES)
+
+check-deb: deb
+	scripts/dist.sh check-deb
+
+check-unit:
+	scripts/dist.sh check-unit
+
+check-systemd:
+	DIST_ARCHES=amd64 scripts/dist.sh build amd64
+	scripts/dist.sh check-systemd
+
+check-dist: check-unit check-deb test-arm check-systemd
+
+dist-clean:
+	rm -rf dist

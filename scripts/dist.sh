@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Cross-builds, ARM tests under qemu-user, and checks of the systemd unit and
+# the .deb packages. scripts/dist.mk calls it; run it from the repository root:
+#
+#   scripts/dist.sh version                 print the version stamped into builds
+#   scripts/dist.sh build ARCH...           build dist/gatewayd_linux_ARCH (amd64 arm64 armv7)
+#   scripts/dist.sh test-arm ARCH...        go test store/ and sio/... for ARCH under qemu-user
+#   scripts/dist.sh deb ARCH...             package dist/gatewayd_*_ARCH.deb
+#   scripts/dist.sh check-deb               inspect and unpack the amd64 .deb
+#   scripts/dist.sh check-unit              systemd-analyze verify the unit
+#   scripts/dist.sh check-systemd           boot systemd in a container and start the unit
+#
+# A missing cross compiler, qemu or systemd tool makes test-arm and the
+# checks skip with a message, or fail when GATEWAYD_STRICT is set.
+set -euo pipefail
+
+GO=${GO:-go}
+DIST=${DIST:-dist}
+# Static glibc binaries: no NSS or dlopen (netgo, osusergo, no SQLite
+# extension loading), so the same file runs on any glibc or none.
+TAGS=${DIST_TAGS:-netgo,osusergo,sqlite_omit_load_extension}
+
+die() { echo "dist: $*" >&2; exit 1; }
+
+# skip reports a missing prerequisite: a note without GATEWAYD_STRICT, an
+# error with it. It returns 0 when the caller should skip.
+skip() {
+	if [ -n "${GATEWAYD_STRICT:-}" ]; then
+		die "$* (GATEWAYD_STRICT is set)"
+	fi
+	echo "dist: SKIP: $*" >&2
+}
+
+# arch_env ARCH sets GOARCH, GOARM, CC, QEMU and LDPREFIX for one target.
+arch_env() {
+	GOARM=
+	case $1 in
+	amd64) GOARCH=amd64 CC=${CC_AMD64:-gcc} QEMU='' LDPREFIX='' ;;
+	arm64) GOARCH=arm64 CC=${CC_ARM64:-aarch64-linux-gnu-gcc} QEMU=qemu-aarch64-static LDPREFIX=/usr/aarch64-linux-gnu ;;
+	armv7) GOARCH=arm GOARM=7 CC=${CC_ARMV7:-arm-linux-gnueabihf-gcc} QEMU=qemu-arm-static LDPREFIX=/usr/arm-linux-gnueabihf ;;
+	*) die "unknown architecture $1 (want amd64, arm64 or armv7)" ;;
+	esac
+}
+
+# version prints a version dpkg and semver both order correctly: the last
+# vX.Y.Z tag (0.0.0 without one), then +N.gHASH for N commits since it.
+version() {
+	local desc base n hash dirty=
+	if ! desc=$(git describe --tags --long --match 'v[0-9]*' --dirty 2>/dev/null); then
+		base=0.0.0
+		n=$(git rev-list --count HEAD 2>/dev/null || echo 0)
+		hash=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+		git diff --quiet HEAD 2>/dev/null || dirty=.dirty
+	else
+		case $desc in *-dirty) dirty=.dirty desc=${desc%-dirty} ;; esac
+		hash=${desc##*-g}
+		desc=${desc%-g*}
+		n=${desc##*-}
+		base=${desc%-*}
+		base=${base#v}
+	fi
+	if [ "$n" = 0 ] && [ -z "$dirty" ] && [ "$base" != 0.0.0 ]; then
+		echo "$base"
+	else
+		echo "$base+$n.g$hash$dirty"
+	fi
+}
+
+# ldflags prints the linker flags: stripped, statically linked, and the
+# version stamped into main.version when cmd/gatewayd declares that variable
+# (-X on a missing variable is silently ignored, so guard to tell the truth).
+ldflags() {
+	local f="-s -w -linkmode external -extldflags -static"
+	if grep -Eqs '^(var[[:space:]]+)?[[:space:]]*version[[:space:]]*(=|string)' cmd/gatewayd/*.go; then
+		f="$f -X main.version=${VERSION:-$(version)}"
+	fi
+	echo "$f"
+}
+
+build() {
+	[ $# -gt 0 ] || set -- amd64 arm64 armv7
+	mkdir -p "$DIST"
+	local a out lf
+	lf=$(ldflags)
+	for a in "$@"; do
+		arch_env "$a"
+		command -v "$CC" >/dev/null || die "C cross compiler $CC for $a is missing (scripts/ci-deps.sh installs it)"
+		out=$DIST/gatewayd_linux_$a
+		echo "dist: building $out ($CC, tags $TAGS)"
+		CGO_ENABLED=1 GOOS=linux GOARCH=$GOARCH GOARM=$GOARM CC=$CC \
+			"$GO" build -trimpath -tags "$TAGS" -ldflags "$lf" -o "$out" ./cmd/gatewayd
+		if file "$out" 2>/dev/null | grep -q dynamically; then
+			die "$out is dynamically linked"
+		fi
+		printf 'dist: %s %s bytes\n' "$out" "$(stat -c %s "$out")"
+	done
+}
+
+# test_pkgs lists the packages of store/ and sio/ (with subpackages) that
+# exist in this tree and have tests.
+test_pkgs() {
+	local dirs=()
+	[ -d store ] && dirs+=(./store/...)
+	[ -d sio ] && dirs+=(./sio/...)
+	[ ${#dirs[@]} -gt 0 ] || return 0
+	"$GO" list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "${dirs[@]}" 2>/dev/null
+}
+
+test_arm() {
+	[ $# -gt 0 ] || set -- arm64 armv7
+	local a pkgs
+	pkgs=$(test_pkgs)
+	if [ -z "$pkgs" ]; then
+		echo "dist: no store/ or sio/ tests to run"
+		return 0
+	fi
+	for a in "$@"; do
+		arch_env "$a"
+		if ! command -v "$CC" >/dev/null || ! command -v "$QEMU" >/dev/null; then
+			skip "test-arm $a needs $CC and $QEMU (scripts/ci-deps.sh installs them)"
+			continue
+		fi
+		echo "dist: testing $(echo "$pkgs" | wc -l) packages for $a under $QEMU"
+		# The same tags and static linking as the release build, so the
+		# tests share its compiled SQLite and exercise what ships.
+		# QEMU_LD_PREFIX only matters if a binary ends up dynamic.
+		# shellcheck disable=SC2086 # TEST_ARM_FLAGS and pkgs are word lists
+		CGO_ENABLED=1 GOOS=linux GOARCH=$GOARCH GOARM=$GOARM CC=$CC QEMU_LD_PREFIX=$LDPREFIX \
+			"$GO" test -count=1 -timeout "${TEST_ARM_TIMEOUT:-20m}" ${TEST_ARM_FLAGS:-} \
+			-tags "$TAGS" -ldflags '-linkmode external -extldflags -static' \
+			-exec "$QEMU" $pkgs
+	done
+}
+
+deb() {
+	[ $# -gt 0 ] || set -- amd64 arm64 armv7
+	local a
+	for a in "$@"; do
+		arch_env "$a"
+		[ -x "$DIST/gatewayd_linux_$a" ] || die "$DIST/gatewayd_linux_$a is missing; run make dist first"
+		(cd scripts/pkg && "$GO" run . \
+			-arch "$a" -version "${VERSION:-$(version)}" -root ../.. -bin "$DIST/gatewayd_linux_$a" -out "$DIST")
+	done
+}
+
+check_deb() {
+	command -v dpkg-deb >/dev/null || { skip "check-deb needs dpkg-deb"; return 0; }
+	(cd scripts/pkg && "$GO" test -count=1 -run 'TestDeb' ./... ) || exit 1
+}
+
+# unit_copy DIR BIN writes DIR/gatewayd.service with ExecStart pointing at
+# BIN, so checks run against a real executable without installing it.
+unit_copy() {
+	sed "s|^ExecStart=/usr/bin/gatewayd|ExecStart=$2|" scripts/gatewayd.service >"$1/gatewayd.service"
+}
+
+check_unit() {
+	command -v systemd-analyze >/dev/null || { skip "check-unit needs systemd-analyze"; return 0; }
+	local tmp bin out
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' RETURN
+	bin=$DIST/gatewayd_linux_amd64
+	if [ ! -x "$bin" ]; then
+		bin=$tmp/gatewayd
+		CGO_ENABLED=1 "$GO" build -o "$bin" ./cmd/gatewayd
+	fi
+	bin=$(realpath "$bin")
+	unit_copy "$tmp" "$bin"
+	# verify exits 0 on unknown keys and bad values, so any output fails.
+	out=$(systemd-analyze verify "$tmp/gatewayd.service" 2>&1) || { echo "$out" >&2; die "systemd-analyze verify failed"; }
+	if [ -n "$out" ]; then
+		echo "$out" >&2
+		die "systemd-analyze verify printed warnings"
+	fi
+	echo "dist: systemd-analyze verify: clean"
+	systemd-analyze security --offline=yes "$tmp/gatewayd.service" 2>/dev/null | tail -1 || true
+}
+
+case ${1:-} in
+version) version ;;
+build) shift; build "$@" ;;
+test-arm) shift; test_arm "$@" ;;
+deb) shift; deb "$@" ;;
+check-deb) check_deb ;;
+check-unit) check_unit ;;
+check-systemd) shift; exec "$(dirname "$0")/check-systemd.sh" "$@" ;;
+*) die "usage: $0 version|build|test-arm|deb|check-deb|check-unit|check-systemd [ARCH...]" ;;
+esac
