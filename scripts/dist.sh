@@ -145,7 +145,12 @@ deb() {
 
 check_deb() {
 	command -v dpkg-deb >/dev/null || { skip "check-deb needs dpkg-deb"; return 0; }
-	(cd scripts/pkg && "$GO" test -count=1 -run 'TestDeb' ./... ) || exit 1
+	local deb
+	deb=$DIST/gatewayd_${VERSION:-$(version)}_amd64.deb
+	[ -f "$deb" ] || die "no $deb; run make deb first"
+	echo "dist: checking $deb"
+	(cd scripts/pkg && GATEWAYD_DEB=$(realpath "../../$deb") GATEWAYD_DEB_BIN=$(realpath "../../$DIST/gatewayd_linux_amd64") \
+		"$GO" test -count=1 -v ./... ) || exit 1
 }
 
 # unit_copy DIR BIN writes DIR/gatewayd.service with ExecStart pointing at
