@@ -210,3 +210,68 @@ func TestScriptsRefuseUnknownArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallShRoot installs into a scratch root with install.sh --root and
+// checks that it creates no user and calls no systemctl there, keeps an
+// edited config on reinstall, and uninstalls with and without --purge.
+func TestInstallShRoot(t *testing.T) {
+	e := newScriptEnv(t, "", "", false, true)
+	bin := filepath.Join(filepath.Dir(e.root), "bin")
+	for _, tool := range []string{"install", "sed", "mv", "dirname", "uname"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s is missing", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := filepath.Join(t.TempDir(), "gatewayd")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("/bin/sh", append([]string{filepath.Join(root, "scripts/install.sh"), "--root", e.root}, args...)...)
+		cmd.Env = e.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("install.sh %v: %v\n%s", args, err, out)
+		}
+		if b, _ := os.ReadFile(e.log); len(b) > 0 {
+			t.Fatalf("install.sh --root %v called system commands:\n%s", args, b)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(filepath.Join(e.root, p)); return err == nil }
+
+	sh("--bin", fake)
+	unit := string(readFile(t, filepath.Join(e.root, "etc/systemd/system/gatewayd.service")))
+	if !strings.Contains(unit, "\nExecStart=/usr/local/bin/gatewayd -config ") {
+		t.Errorf("installed unit does not start /usr/local/bin/gatewayd:\n%s", unit)
+	}
+	if st, err := os.Stat(filepath.Join(e.root, "usr/local/bin/gatewayd")); err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("binary: %v %v", st, err)
+	}
+	conf := filepath.Join(e.root, "etc/gatewayd/gatewayd.yaml")
+	if string(readFile(t, conf)) != string(readFile(t, filepath.Join(root, "scripts/gatewayd.yaml"))) {
+		t.Error("default config differs from scripts/gatewayd.yaml")
+	}
+	if err := os.WriteFile(conf, []byte("listen: \":9000\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh("--bin", fake)
+	if got := string(readFile(t, conf)); got != "listen: \":9000\"\n" {
+		t.Errorf("reinstall replaced the edited config with %q", got)
+	}
+
+	sh("--uninstall")
+	if exists("usr/local/bin/gatewayd") || exists("etc/systemd/system/gatewayd.service") {
+		t.Error("uninstall left the binary or the unit")
+	}
+	if !exists("etc/gatewayd/gatewayd.yaml") {
+		t.Error("uninstall without --purge deleted the config")
+	}
+	sh("--uninstall", "--purge")
+	if exists("etc/gatewayd") {
+		t.Error("--purge left /etc/gatewayd")
+	}
+}
