@@ -33,8 +33,7 @@ check-deb: deb
 check-unit:
 	scripts/dist.sh check-unit
 
-check-systemd:
-	DIST_ARCHES=amd64 scripts/dist.sh build amd64
+check-systemd: deb
 	scripts/dist.sh check-systemd
 
 check-dist: check-unit check-deb test-arm check-systemd

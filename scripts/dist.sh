@@ -134,12 +134,15 @@ test_arm() {
 
 deb() {
 	[ $# -gt 0 ] || set -- amd64 arm64 armv7
-	local a
+	local a tool
+	mkdir -p "$DIST"
+	# Build the packager once (its own module, see scripts/pkg/go.mod).
+	tool=$(realpath "$DIST")/.pkg
+	(cd scripts/pkg && "$GO" build -o "$tool" .)
 	for a in "$@"; do
-		arch_env "$a"
 		[ -x "$DIST/gatewayd_linux_$a" ] || die "$DIST/gatewayd_linux_$a is missing; run make dist first"
-		(cd scripts/pkg && "$GO" run . \
-			-arch "$a" -version "${VERSION:-$(version)}" -root ../.. -bin "$DIST/gatewayd_linux_$a" -out "$DIST")
+		SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
+			"$tool" -arch "$a" -version "${VERSION:-$(version)}" -root . -bin "$DIST/gatewayd_linux_$a" -out "$DIST"
 	done
 }
 
