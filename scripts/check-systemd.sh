@@ -75,7 +75,7 @@ for _ in $(seq 40); do
 	sleep 0.5
 done
 sleep 2 # a crash right after READY=1 shows up as a restart
-systemctl show gatewayd.service -p ActiveState -p SubState -p NRestarts -p UnitFileState -p User >>"$o/result"
+systemctl show gatewayd.service -p ActiveState -p SubState -p NRestarts -p UnitFileState -p User -p StatusText >>"$o/result"
 echo "groups=$(id -nG gatewayd | tr ' ' ,)" >>"$o/result"
 echo "state=$(stat -c '%a:%U' /var/lib/gatewayd)" >>"$o/result"
 journalctl -b -u gatewayd.service --no-pager >"$o/journal"
@@ -123,6 +123,9 @@ if [ -n "$ready" ]; then
 	expect ActiveState active
 	expect SubState running
 	expect NRestarts 0
+	if [ -n "${GATEWAYD_EXPECT_STATUS:-}" ]; then
+		expect StatusText "$GATEWAYD_EXPECT_STATUS"
+	fi
 else
 	echo "check-systemd: SKIP service start: the packaged gatewayd does not send READY=1 yet (ActiveState=$(get ActiveState))" >&2
 fi

@@ -7,6 +7,7 @@
 #   make check-deb       inspect the amd64 .deb and unpack it into a scratch root
 #   make check-unit      systemd-analyze verify scripts/gatewayd.service
 #   make check-systemd   boot systemd in a container and start the packaged unit
+#   make check-systemd-fake  the same with a stand-in that sends READY=1
 #   make check-dist      all of the above checks
 #
 # DIST_ARCHES=amd64 limits the architectures; VERSION overrides the stamp.
@@ -16,7 +17,7 @@ TEST_ARCHES ?= arm64 armv7
 VERSION     ?= $(shell scripts/dist.sh version)
 export VERSION GO
 
-.PHONY: dist test-arm deb check-deb check-unit check-systemd check-dist dist-clean
+.PHONY: dist test-arm deb check-deb check-unit check-systemd check-systemd-fake check-dist dist-clean
 
 dist: web
 	scripts/dist.sh build $(DIST_ARCHES)
@@ -35,6 +36,9 @@ check-unit:
 
 check-systemd: deb
 	scripts/dist.sh check-systemd
+
+check-systemd-fake:
+	scripts/dist.sh check-systemd-fake
 
 check-dist: check-unit check-deb test-arm check-systemd
 

@@ -132,13 +132,20 @@ test_arm() {
 	done
 }
 
+# pkg_tool builds the packager (its own module, see scripts/pkg/go.mod)
+# once and prints its path.
+pkg_tool() {
+	local tool
+	mkdir -p "$DIST"
+	tool=$(realpath "$DIST")/.pkg
+	(cd scripts/pkg && "$GO" build -o "$tool" .) >&2
+	echo "$tool"
+}
+
 deb() {
 	[ $# -gt 0 ] || set -- amd64 arm64 armv7
 	local a tool
-	mkdir -p "$DIST"
-	# Build the packager once (its own module, see scripts/pkg/go.mod).
-	tool=$(realpath "$DIST")/.pkg
-	(cd scripts/pkg && "$GO" build -o "$tool" .)
+	tool=$(pkg_tool)
 	for a in "$@"; do
 		[ -x "$DIST/gatewayd_linux_$a" ] || die "$DIST/gatewayd_linux_$a is missing; run make dist first"
 		SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
@@ -184,6 +191,20 @@ check_unit() {
 	systemd-analyze security --offline=yes "$tmp/gatewayd.service" 2>/dev/null | tail -1 || true
 }
 
+# check_systemd_fake runs check-systemd.sh on a package holding
+# scripts/pkg/internal/fakegatewayd, which sends READY=1 and feeds the
+# watchdog, so the unit is tested under real systemd before gatewayd can.
+check_systemd_fake() {
+	local d tool
+	d=$(realpath "$DIST")/.fake
+	mkdir -p "$d"
+	tool=$(pkg_tool)
+	(cd scripts/pkg && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 "$GO" build -o "$d/gatewayd" ./internal/fakegatewayd)
+	"$tool" -arch amd64 -version 0.0.0 -root . -bin "$d/gatewayd" -out "$d"
+	GATEWAYD_REQUIRE_READY=1 GATEWAYD_EXPECT_STATUS="sandbox ok" \
+		"$(dirname "$0")/check-systemd.sh" "$d/gatewayd_0.0.0_amd64.deb"
+}
+
 case ${1:-} in
 version) version ;;
 build) shift; build "$@" ;;
@@ -192,5 +213,6 @@ deb) shift; deb "$@" ;;
 check-deb) check_deb ;;
 check-unit) check_unit ;;
 check-systemd) shift; exec "$(dirname "$0")/check-systemd.sh" "$@" ;;
+check-systemd-fake) check_systemd_fake ;;
 *) die "usage: $0 version|build|test-arm|deb|check-deb|check-unit|check-systemd [ARCH...]" ;;
 esac
