@@ -22,7 +22,8 @@ export VERSION GO
 dist: web
 	scripts/dist.sh build $(DIST_ARCHES)
 
-test-arm:
+# npm-deps: sio's interop tests drive the Node.js client from its lockfile.
+test-arm: npm-deps
 	scripts/dist.sh test-arm $(TEST_ARCHES)
 
 deb: dist
@@ -40,7 +41,7 @@ check-systemd: deb
 check-systemd-fake:
 	scripts/dist.sh check-systemd-fake
 
-check-dist: check-unit check-deb test-arm check-systemd
+check-dist: check-unit check-deb test-arm check-systemd check-systemd-fake
 
 dist-clean:
 	rm -rf dist
