@@ -14,8 +14,15 @@
 
 DIST_ARCHES ?= amd64 arm64 armv7
 TEST_ARCHES ?= arm64 armv7
-VERSION     ?= $(shell scripts/dist.sh version)
-export VERSION GO
+# Computed once per make run (not per use), and only for these targets.
+DIST_GOALS := dist deb check-deb check-systemd check-systemd-fake check-dist
+ifneq ($(filter $(DIST_GOALS),$(MAKECMDGOALS)),)
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell scripts/dist.sh version)
+endif
+export VERSION
+endif
+export GO
 
 .PHONY: dist test-arm deb check-deb check-unit check-systemd check-systemd-fake check-dist dist-clean
 
