@@ -31,13 +31,14 @@ skip() {
 	echo "dist: SKIP: $*" >&2
 }
 
-# arch_env ARCH sets GOARCH, GOARM, CC, QEMU and LDPREFIX for one target.
+# arch_env ARCH sets GOARCH, GOARM, CC, QEMU, LDPREFIX and DEBARCH for one
+# target.
 arch_env() {
 	GOARM=
 	case $1 in
-	amd64) GOARCH=amd64 CC=${CC_AMD64:-gcc} QEMU='' LDPREFIX='' ;;
-	arm64) GOARCH=arm64 CC=${CC_ARM64:-aarch64-linux-gnu-gcc} QEMU=qemu-aarch64-static LDPREFIX=/usr/aarch64-linux-gnu ;;
-	armv7) GOARCH=arm GOARM=7 CC=${CC_ARMV7:-arm-linux-gnueabihf-gcc} QEMU=qemu-arm-static LDPREFIX=/usr/arm-linux-gnueabihf ;;
+	amd64) GOARCH=amd64 CC=${CC_AMD64:-gcc} QEMU='' LDPREFIX='' DEBARCH=amd64 ;;
+	arm64) GOARCH=arm64 CC=${CC_ARM64:-aarch64-linux-gnu-gcc} QEMU=qemu-aarch64-static LDPREFIX=/usr/aarch64-linux-gnu DEBARCH=arm64 ;;
+	armv7) GOARCH=arm GOARM=7 CC=${CC_ARMV7:-arm-linux-gnueabihf-gcc} QEMU=qemu-arm-static LDPREFIX=/usr/arm-linux-gnueabihf DEBARCH=armhf ;;
 	*) die "unknown architecture $1 (want amd64, arm64 or armv7)" ;;
 	esac
 }
@@ -181,6 +182,9 @@ deb() {
 	local a tool
 	tool=$(pkg_tool)
 	for a in "$@"; do
+		arch_env "$a"
+		# One package per architecture in dist/: drop other versions'.
+		rm -f "$DIST"/gatewayd_*_"$DEBARCH".deb
 		[ -x "$DIST/gatewayd_linux_$a" ] || die "$DIST/gatewayd_linux_$a is missing; run make dist first"
 		SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
 			"$tool" -arch "$a" -version "${VERSION:-$(version)}" -root . -bin "$DIST/gatewayd_linux_$a" -out "$DIST"
