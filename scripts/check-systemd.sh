@@ -4,8 +4,9 @@
 # never written), installs the amd64 .deb there with dpkg -i, and checks:
 #   - postinst created the gatewayd user in the gpio and i2c groups,
 #     enabled the unit and made /var/lib/gatewayd (0750, owned by gatewayd);
-#   - the service reached ActiveState=active after READY=1 with no restarts
-#     (only when the binary sends READY=1, see below);
+#   - the service reached ActiveState=active after READY=1 and stayed up
+#     with no restarts for 7 s under a 3 s watchdog (only when the binary
+#     sends READY=1, see below);
 #   - dpkg --purge stopped it, disabled it and deleted /var/lib/gatewayd.
 #
 #   scripts/check-systemd.sh [DEB]      default: dist/gatewayd_$VERSION_amd64.deb
@@ -74,7 +75,9 @@ for _ in $(seq 40); do
 	[ "$s" = activating ] || break
 	sleep 0.5
 done
-sleep 2 # a crash right after READY=1 shows up as a restart
+# The drop-in below cut WatchdogSec to 3 s: a daemon that stops pinging
+# is killed within this wait and shows up as a restart.
+sleep 7
 systemctl show gatewayd.service -p ActiveState -p SubState -p NRestarts -p UnitFileState -p User -p StatusText >>"$o/result"
 echo "groups=$(id -nG gatewayd | tr ' ' ,)" >>"$o/result"
 echo "state=$(stat -c '%a:%U' /var/lib/gatewayd)" >>"$o/result"
@@ -86,6 +89,9 @@ echo finished=1 >>"$o/result"
 systemctl poweroff
 EOF
 chmod +x "$m/opt/gwcheck/check.sh"
+# A short watchdog, so the check sees the daemon keep pinging it.
+mkdir -p "$m/etc/systemd/system/gatewayd.service.d"
+printf '[Service]\nWatchdogSec=3\n' >"$m/etc/systemd/system/gatewayd.service.d/check-watchdog.conf"
 cat >"$m/etc/systemd/system/gwcheck.service" <<'EOF'
 [Unit]
 Description=gatewayd package check
