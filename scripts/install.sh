@@ -57,6 +57,7 @@ if [ -n "$uninstall" ]; then
 	rm -f "$unitdir/gatewayd.service" "$prefix/gatewayd"
 	if live; then
 		systemctl daemon-reload
+		systemctl reset-failed gatewayd.service 2>/dev/null || true
 	fi
 	if [ -n "$purge" ]; then
 		rm -rf "$confdir" "$statedir"

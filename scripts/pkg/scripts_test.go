@@ -185,7 +185,7 @@ func TestPrermAndPostrm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCalls(t, "postrm remove", calls, []string{"systemctl daemon-reload"})
+	wantCalls(t, "postrm remove", calls, []string{"systemctl daemon-reload", "systemctl reset-failed gatewayd.service"})
 	if _, err := os.Stat(state); err != nil {
 		t.Fatalf("remove (not purge) deleted the state: %v", err)
 	}
