@@ -7,7 +7,9 @@
 #   - the service reached ActiveState=active after READY=1 and stayed up
 #     with no restarts for 7 s under a 3 s watchdog (only when the binary
 #     sends READY=1, see below);
-#   - dpkg --purge stopped it, disabled it and deleted /var/lib/gatewayd.
+#   - dpkg --purge stopped it, disabled it and deleted /var/lib/gatewayd;
+#   - then scripts/install.sh installs, enables and starts the same binary
+#     from /usr/local/bin, and --uninstall --purge removes every trace.
 #
 #   scripts/check-systemd.sh [DEB]      default: dist/gatewayd_$VERSION_amd64.deb
 #
@@ -37,7 +39,6 @@ ready=yes
 tmpx=$(mktemp -d)
 dpkg-deb -x "$deb" "$tmpx"
 grep -q NOTIFY_SOCKET "$tmpx/usr/bin/gatewayd" || ready=
-rm -rf "$tmpx"
 if [ -z "$ready" ] && [ -n "${GATEWAYD_REQUIRE_READY:-}" ]; then
 	fail "gatewayd in $deb does not send READY=1 (no NOTIFY_SOCKET in the binary)"
 fi
@@ -45,6 +46,7 @@ fi
 # Outside /tmp: the container mounts its own tmpfs there.
 w=$(mktemp -d /var/tmp/gatewayd-nspawn.XXXXXX)
 cleanup() {
+	rm -rf "$tmpx"
 	umount "$w/merged" 2>/dev/null || true
 	umount "$w/rw" 2>/dev/null || true
 	rm -rf "$w"
@@ -59,6 +61,10 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$w/rw/upper,workdir=$w/rw/work"
 m=$w/merged
 mkdir -p "$m/opt/gwcheck/out"
 cp "$deb" "$m/opt/gwcheck/gatewayd.deb"
+# install.sh is checked after the package is purged, with the same binary.
+cp "$tmpx/usr/bin/gatewayd" "$m/opt/gwcheck/gatewayd"
+mkdir -p "$m/opt/gwcheck/scripts"
+cp "$(dirname "$0")/install.sh" "$(dirname "$0")/gatewayd.service" "$(dirname "$0")/gatewayd.yaml" "$m/opt/gwcheck/scripts/"
 # The container starts from this machine's / : drop any gatewayd state it has.
 rm -rf "$m/etc/systemd/system/gatewayd.service" "$m/var/lib/gatewayd"
 
@@ -85,6 +91,21 @@ journalctl -b -u gatewayd.service --no-pager >"$o/journal"
 dpkg --purge gatewayd; echo "purge_rc=$?" >>"$o/result"
 echo "after_purge=$(systemctl show -p ActiveState --value gatewayd.service)" >>"$o/result"
 [ -e /var/lib/gatewayd ] && echo "state_left=yes" >>"$o/result"
+# install.sh on the same machine, now that the package is gone.
+/opt/gwcheck/scripts/install.sh --bin /opt/gwcheck/gatewayd; echo "ish_rc=$?" >>"$o/result"
+for _ in $(seq 40); do
+	s=$(systemctl show -p ActiveState --value gatewayd.service)
+	[ "$s" = activating ] || break
+	sleep 0.5
+done
+echo "ish_state=$(systemctl show -p ActiveState --value gatewayd.service)" >>"$o/result"
+echo "ish_enabled=$(systemctl show -p UnitFileState --value gatewayd.service)" >>"$o/result"
+echo "ish_unit=$(systemctl show -p FragmentPath --value gatewayd.service)" >>"$o/result"
+echo "ish_exec=$(systemctl show -p ExecStart --value gatewayd.service | sed 's/.*path=\([^ ;]*\).*/\1/')" >>"$o/result"
+/opt/gwcheck/scripts/install.sh --uninstall --purge; echo "ish_uninstall_rc=$?" >>"$o/result"
+for p in /usr/local/bin/gatewayd /etc/systemd/system/gatewayd.service /etc/gatewayd /var/lib/gatewayd; do
+	[ -e "$p" ] && echo "ish_left=$p" >>"$o/result"
+done
 echo finished=1 >>"$o/result"
 systemctl poweroff
 EOF
@@ -125,7 +146,14 @@ expect after_purge inactive
 expect state_left ""
 expect state 750:gatewayd
 case ,$(get groups), in *,gpio,*i2c,* | *,i2c,*gpio,*) ;; *) echo "check-systemd: groups '$(get groups)' lack gpio or i2c" >&2; bad=1 ;; esac
+expect ish_enabled enabled
+expect ish_unit /etc/systemd/system/gatewayd.service
+expect ish_exec /usr/local/bin/gatewayd
+expect ish_uninstall_rc 0
+expect ish_left ""
 if [ -n "$ready" ]; then
+	expect ish_rc 0
+	expect ish_state active
 	expect ActiveState active
 	expect SubState running
 	expect NRestarts 0

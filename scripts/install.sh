@@ -117,7 +117,11 @@ if live; then
 	systemctl daemon-reload
 	systemctl enable gatewayd.service
 	# restart, not start: an upgrade must run the new binary.
-	systemctl restart gatewayd.service
+	if ! systemctl restart gatewayd.service; then
+		systemctl --no-pager --lines=20 status gatewayd.service || true
+		echo "install.sh: gatewayd is installed but did not start; see journalctl -u gatewayd" >&2
+		exit 1
+	fi
 	systemctl --no-pager --lines=5 status gatewayd.service || true
 else
 	systemctl enable gatewayd.service 2>/dev/null || true
