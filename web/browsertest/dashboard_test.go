@@ -5,10 +5,12 @@ package browsertest_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"gatewayd/gateway"
@@ -28,13 +30,17 @@ func TestDashboard(t *testing.T) {
 		"name": "Test bench", "model": "TB-1", "firmware": "1.4.2",
 		"units": map[string]string{"temp": "°C"}, "commands": []string{"power"},
 	})
-	e.publish("devices/"+dev+"/status", true, "offline")
 	e.publish("devices/greenhouse/status", true, "online")
+	// The last hour of both, one reading every two minutes.
 	now := time.Now()
-	for i := 10; i > 0; i-- {
+	for i := 30; i > 0; i-- {
+		ts := now.Add(-time.Duration(i) * 2 * time.Minute).UTC().Format(time.RFC3339Nano)
 		e.publish("devices/greenhouse/telemetry", false, map[string]any{
-			"temp": 18 + float64(i%4)/2, "humidity": 61 - i, "ts": now.Add(-time.Duration(i) * 5 * time.Minute).UnixMilli()})
+			"temp": 18 + 2*math.Sin(float64(i)/5), "humidity": 55 + 5*math.Cos(float64(i)/7), "ts": ts})
+		e.publish("devices/"+dev+"/telemetry", false, map[string]any{"temp": 21 + math.Sin(float64(i)/4), "ts": ts})
 	}
+	// Data alone counts as a sign of life; the device then goes offline.
+	e.publish("devices/"+dev+"/status", true, "offline")
 
 	e.do(chromedp.Navigate(e.proxy.url() + "/"))
 	card := fmt.Sprintf(`document.querySelector('.card[data-device=%s]')`, jsString(dev))
@@ -58,6 +64,8 @@ func TestDashboard(t *testing.T) {
 		e.eventually("filter", `document.querySelectorAll('.card').length === 1 && `+card, 3*time.Second)
 		e.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('input[type=search]'); s.value = ''; s.dispatchEvent(new Event('input')); })()`))
 		e.eventually("filter cleared", `document.querySelectorAll('.card').length === 2`, 3*time.Second)
+		e.do(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+		e.eventually("both sparklines", `document.querySelectorAll('.card .spark polyline').length === 2`, 5*time.Second)
 		e.screenshot("fleet.png")
 	})
 
@@ -151,6 +159,35 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("chart times not increasing at %d: %v then %v", i, xs[i-1], xs[i])
 			}
 		}
+	})
+
+	t.Run("device view opened by its address", func(t *testing.T) {
+		e := e.with(t)
+		e.do(chromedp.Navigate(e.proxy.url()+"/#/device/"+dev), chromedp.Reload())
+		e.eventually("chart with history", `document.querySelector('[data-metric=temp]')?.uplot?.data[0].length > 0`, 8*time.Second)
+		e.eventually("command buttons", `document.querySelector('button[data-command=power]')`, 3*time.Second)
+	})
+
+	t.Run("dark theme follows the system", func(t *testing.T) {
+		e := e.with(t)
+		light := eval[string](e, `getComputedStyle(document.body).backgroundColor`)
+		setScheme := func(v string) {
+			if _, err := chromedp.Call(e.tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setScheme("dark")
+		defer setScheme("light")
+		e.eventually("dark background", `getComputedStyle(document.body).backgroundColor !== `+jsString(light), 3*time.Second)
+		// The chart is redrawn with the dark theme's colours.
+		e.eventually("chart redrawn", `document.querySelector('[data-metric=temp]')?.uplot?.series[1].stroke() === getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()`, 3*time.Second)
+		lum := eval[float64](e, `(() => { const m = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+			return (0.2126*m[0] + 0.7152*m[1] + 0.0722*m[2]) / 255; })()`)
+		if lum > 0.2 {
+			t.Errorf("dark theme background luminance %.2f", lum)
+		}
+		e.screenshot("device-dark.png")
 	})
 
 	t.Run("events show alerts apart", func(t *testing.T) {

@@ -401,7 +401,7 @@ function deviceView(id) {
     return Object.keys(d.latest || {}).filter((k) => d.latest[k].s !== undefined && d.latest[k].s !== null).sort();
   }
   function chartWidth() {
-    return Math.max(Math.min(body.clientWidth || view.clientWidth - 32, 1100) - 26, 240);
+    return Math.max(Math.min(body.clientWidth || view.clientWidth - 32, 1200) - 26, 240);
   }
   function chartFor(key, unit, series) {
     const data = [series.t.map((t) => t / 1000), series.avg.slice(), series.min.slice(), series.max.slice()];
