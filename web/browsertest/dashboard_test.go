@@ -90,6 +90,19 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("reading at %v is in the chart %d times, want once", ts, n)
 			}
 		}
+		// Zoom: the selection a drag makes narrows the chart and the CSV
+		// link to that span; Reset zoom restores both.
+		csvHref := `[...document.querySelectorAll('a.button')].find(a => a.textContent.includes('CSV')).href`
+		before := eval[string](e, csvHref)
+		e.do(chromedp.Evaluate[chromedp.Void](`(() => { const u = document.querySelector('[data-metric=temp]').uplot;
+			u.setSelect({ left: 100, top: 0, width: 200, height: u.bbox.height / devicePixelRatio }); })()`))
+		e.eventually("reset zoom button", `[...document.querySelectorAll('button')].find(b => b.textContent === 'Reset zoom' && !b.hidden)`, 3*time.Second)
+		zoomed := eval[string](e, csvHref)
+		if zoomed == before {
+			t.Errorf("the CSV link did not follow the zoom: %s", zoomed)
+		}
+		e.do(chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('button')].find(b => b.textContent === 'Reset zoom').click()`))
+		e.eventually("zoom reset", `[...document.querySelectorAll('button')].find(b => b.textContent === 'Reset zoom').hidden`, 3*time.Second)
 		if got := eval[string](e, `document.querySelector('h1').textContent`); got != "Test bench" {
 			t.Errorf("device heading %q", got)
 		}
@@ -122,6 +135,8 @@ func TestDashboard(t *testing.T) {
 		before := len(chartTimes(e, "temp"))
 		e.proxy.cut()
 		e.eventually("reconnecting indicator", `document.querySelector('#conn[data-state=retry]')?.textContent.startsWith('reconnecting')`, 10*time.Second)
+		// It counts the attempts and the seconds to the next one.
+		e.eventually("attempt count", `/^reconnecting \(attempt \d+\)( in \d+ s|…)$/.test(document.querySelector('#conn').textContent)`, 10*time.Second)
 		// The gateway keeps ingesting while the dashboard is away.
 		base := time.Now().Truncate(time.Millisecond)
 		var missed []time.Time
@@ -224,6 +239,12 @@ func TestDashboard(t *testing.T) {
 		}
 		e.eventually("alert badge", card+`?.querySelector('.badge.alert')`, 5*time.Second)
 		e.screenshot("mobile-fleet.png")
+		e.do(chromedp.Navigate(e.proxy.url() + "/#/device/" + dev))
+		e.eventually("chart on a phone", `document.querySelector('[data-metric=temp]')?.uplot`, 5*time.Second)
+		if w := eval[int](e, `document.documentElement.scrollWidth`); w > 390 {
+			t.Errorf("the device page is %d px wide on a 390 px screen", w)
+		}
+		e.screenshot("mobile-device.png")
 	})
 }
 

@@ -295,7 +295,8 @@ function fleetView() {
       el("div", { class: "since" }, d.since ? ago(d.since, d.online ? "online since " : "offline since ") : ago(d.lastSeen, "last seen ")),
       keys.length ? el("dl", { class: "values" }, keys.map((k) => [el("dt", {}, k), el("dd", { "data-key": k }, fmtValue(d.latest[k]))]))
         : el("p", { class: "empty" }, "no readings yet"),
-      sparkline(sp?.points || [], sp?.key));
+      sparkline(sp?.points || [], sp?.key),
+      sp?.points.length > 1 ? el("div", { class: "spark-label", "aria-hidden": "true" }, `${sp.key}, last hour`) : null);
   }
   function visible() {
     return [...devices.values()].filter((d) =>
@@ -436,7 +437,10 @@ function deviceView(id) {
     const c = charts.get(key);
     const n = c.data[0].length;
     c.box.dataset.points = String(n);
-    c.box.querySelector(".latest").textContent = n ? `now ${fmtNum(c.data[1][n - 1])}` : "no data in range";
+    // The last point may be a bucket's average; the latest reading is exact.
+    const lv = devices.get(id)?.latest?.[key];
+    const v = typeof lv?.v === "number" ? lv.v : n ? c.data[1][n - 1] : null;
+    c.box.querySelector(".latest").textContent = v === null ? "no data in range" : `now ${fmtNum(v)}`;
   }
   function zoom(min, max) {
     zoomed = [min, max];
