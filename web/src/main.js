@@ -34,15 +34,21 @@ if (backoff && typeof backoff.duration === "function") {
   };
 }
 let connState = "connecting";
-function showConn(state, text) {
+// The state is announced (aria-live); the countdown beside it ticks every
+// second and is hidden from screen readers so it does not chatter.
+const connText = el("span", {}), connWait = el("span", { "aria-hidden": "true" });
+connEl.replaceChildren(connText, connWait);
+function showConn(state, text, wait = "") {
   connState = state;
   connEl.dataset.state = state;
-  if (connEl.textContent !== text) connEl.textContent = text;
+  if (connText.textContent !== text) connText.textContent = text;
+  if (connWait.textContent !== wait) connWait.textContent = wait;
 }
-function reconnectText() {
+function showRetry() {
   const n = backoff?.attempts || 1;
   const wait = Math.ceil((nextTry - Date.now()) / 1000);
-  return wait > 0 ? `reconnecting (attempt ${n}) in ${wait} s` : `reconnecting (attempt ${n})…`;
+  if (wait > 0) showConn("retry", `reconnecting (attempt ${n})`, ` in ${wait} s`);
+  else showConn("retry", `reconnecting (attempt ${n})…`);
 }
 socket.on("connect", async () => {
   nextTry = 0;
@@ -55,7 +61,7 @@ socket.on("disconnect", (reason) => {
   if (reason === "io client disconnect") showConn("off", "offline");
   else showConn("retry", navigator.onLine === false ? "offline (no network)" : "reconnecting…");
 });
-socket.io.on("reconnect_attempt", () => showConn("retry", reconnectText()));
+socket.io.on("reconnect_attempt", showRetry);
 socket.io.on("reconnect_failed", () => showConn("off", "offline"));
 socket.on("connect_error", (err) => {
   if (err.message === "unauthorized") {
@@ -63,7 +69,8 @@ socket.on("connect_error", (err) => {
     showLogin();
     return;
   }
-  showConn("retry", navigator.onLine === false ? "offline (no network)" : reconnectText());
+  if (navigator.onLine === false) showConn("off", "offline (no network)");
+  else showRetry();
 });
 window.addEventListener("offline", () => { if (!socket.connected) showConn("off", "offline (no network)"); });
 
@@ -210,7 +217,7 @@ setInterval(() => {
     const txt = e.dataset.prefix + fmtAgo(Number(e.dataset.ago));
     if (e.textContent !== txt) e.textContent = txt;
   }
-  if (connState === "retry" && nextTry) showConn("retry", reconnectText());
+  if (connState === "retry" && nextTry) showRetry();
 }, 1000);
 
 function el(tag, attrs = {}, ...kids) {
