@@ -181,6 +181,31 @@ func TestDashboard(t *testing.T) {
 		e.do(chromedp.Navigate(e.proxy.url()+"/#/device/"+dev), chromedp.Reload())
 		e.eventually("chart with history", `document.querySelector('[data-metric=temp]')?.uplot?.data[0].length > 0`, 8*time.Second)
 		e.eventually("command buttons", `document.querySelector('button[data-command=power]')`, 3*time.Second)
+
+		// 24h is pressed once picked.
+		e.do(chromedp.Click(chromedp.CSS(`.seg button:nth-child(2)`)))
+		e.eventually("24h pressed", `document.querySelector('.seg button:nth-child(2)')?.getAttribute('aria-pressed') === 'true'`, 5*time.Second)
+		// A custom range of the half hour that ended 20 minutes ago shows only
+		// the back-filled readings in it.
+		e.do(chromedp.Evaluate[chromedp.Void](`(() => {
+			const local = (t) => new Date(t - new Date(t).getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+			const [f, t] = document.querySelectorAll('input[type=datetime-local]');
+			f.value = local(Date.now() - 50 * 60e3); t.value = local(Date.now() - 20 * 60e3);
+			document.querySelector('form.custom').requestSubmit(); })()`))
+		e.eventually("custom range", `document.querySelector('form.custom button')?.getAttribute('aria-pressed') === 'true'`, 5*time.Second)
+		e.eventually("custom range data", `(() => { const xs = document.querySelector('[data-metric=temp]')?.uplot?.data[0] || [];
+			return xs.length > 5 && xs.every(x => x * 1000 >= Date.now() - 52 * 60e3 && x * 1000 <= Date.now() - 19 * 60e3); })()`, 5*time.Second)
+		// Back to the live hour.
+		e.do(chromedp.Click(chromedp.CSS(`.seg button:nth-child(1)`)))
+		e.eventually("1h pressed", `document.querySelector('.seg button:nth-child(1)')?.getAttribute('aria-pressed') === 'true'`, 5*time.Second)
+	})
+
+	t.Run("keyboard opens a device", func(t *testing.T) {
+		e := e.with(t)
+		e.do(chromedp.Navigate(e.proxy.url() + "/#/"))
+		e.eventually("cards", card, 5*time.Second)
+		e.do(chromedp.Focus(chromedp.CSS(`.card[data-device="`+dev+`"]`)), chromedp.KeyEvent("\r"))
+		e.eventually("device view after Enter", `location.hash === '#/device/`+dev+`' && document.querySelector('h1')?.textContent === 'Test bench'`, 5*time.Second)
 	})
 
 	t.Run("dark theme follows the system", func(t *testing.T) {

@@ -524,12 +524,13 @@ function deviceView(id) {
     states.clear();
     lastT = 0;
     const chartEls = keys.map((k) => {
-      const s = h.series[k] || { t: [], avg: [], min: [], max: [] };
+      // Empty fields are left out of the answer.
+      const s = { t: [], avg: [], min: [], max: [], ...h.series[k] };
       if (s.t.length) lastT = Math.max(lastT, s.t[s.t.length - 1]);
       return chartFor(k, d.units?.[k], s);
     });
     const stateEls = skeys.map((k) => {
-      const s = h.series[k] || { t: [], s: [] };
+      const s = { t: [], s: [], ...h.series[k] };
       // A state that just arrived may not be committed yet; the latest
       // value the gateway holds completes the series.
       const lv = d.latest?.[k];
@@ -656,8 +657,8 @@ function deviceView(id) {
       for (const k of keys) {
         const s = h.series[k];
         if (!s) continue;
-        if (s.s) s.t.forEach((t, i) => appendState(k, t, s.s[i]));
-        else s.t.forEach((t, i) => append(k, t, s.avg[i]));
+        if (states.has(k)) s.t.forEach((t, i) => appendState(k, t, s.s?.[i]));
+        else s.t.forEach((t, i) => append(k, t, s.avg?.[i]));
       }
     },
     reading(r) {
