@@ -451,7 +451,10 @@ function deviceView(id) {
   }
   function zoom(min, max) {
     zoomed = [min, max];
-    for (const c of charts.values()) c.plot.setScale("x", { min, max });
+    for (const c of charts.values()) {
+      c.plot.setScale("x", { min, max });
+      c.plot.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    }
     resetBtn.hidden = false;
     updateCsv();
   }
