@@ -53,7 +53,8 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("card name %q, want the meta name %q", name, "Test bench")
 		}
 		e.publish("devices/"+dev+"/status", true, "online")
-		e.telemetry(dev, time.Now(), 21.5)
+		// Two seconds old, so that the next subtest's readings are newer.
+		e.telemetry(dev, time.Now().Add(-2*time.Second), 21.5)
 		e.eventually("device card, online", card+`?.querySelector('[data-online=true]')`, 5*time.Second)
 		e.eventually("latest value with unit", card+`?.querySelector('dd[data-key=temp]')?.textContent === '21.50 °C'`, 5*time.Second)
 		e.eventually("since-when text", card+`?.querySelector('.since')?.textContent.startsWith('online since')`, 5*time.Second)
