@@ -1,6 +1,3 @@
-// Package browsertest drives the embedded dashboard in headless Chromium
-// against a real gateway (SQLite store, embedded MQTT broker, Socket.IO) and
-// asserts what a person sees. It holds tests only.
 package browsertest_test
 
 import (
