@@ -20,7 +20,7 @@ SIM     ?= 0
 ## run: build and start gatewayd with the embedded MQTT broker on $(MQTT), a
 ## SQLite file under $(DATA) and the dashboard on $(ADDR).
 run: build
-	./bin/gatewayd -listen $(ADDR) -data_dir $(DATA) -mqtt.mode embedded -mqtt.listen $(MQTT) -simulate.devices $(SIM)
+	./bin/gatewayd -listen $(ADDR) -data-dir $(DATA) -mqtt.mode embedded -mqtt.listen $(MQTT) -simulate.devices $(SIM)
 
 build: web
 	$(GO) build -o bin/gatewayd ./cmd/gatewayd

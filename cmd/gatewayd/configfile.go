@@ -245,15 +245,19 @@ func (f configFlag) String() string {
 	return fmt.Sprint(f.l.v.Interface())
 }
 
-func (f configFlag) Set(s string) error { return setLeaf("flag -"+f.l.key, f.l, s) }
+func (f configFlag) Set(s string) error { return setLeaf("flag -"+flagName(f.l.key), f.l, s) }
+
+// flagName is the flag of a key: dashes for underscores, as flags are
+// usually spelled (-data-dir for data_dir, -mqtt.rate-limit).
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // addFlags registers a -<key> flag for every scalar key of cfg.
 func addFlags(fs *flag.FlagSet, cfg any) {
 	for _, l := range leaves(reflect.ValueOf(cfg).Elem(), "") {
-		if fs.Lookup(l.key) != nil {
+		if fs.Lookup(flagName(l.key)) != nil {
 			continue
 		}
-		fs.Var(configFlag{l: l}, l.key, "sets the configuration key "+l.key+" (or "+envName(l.key)+")")
+		fs.Var(configFlag{l: l}, flagName(l.key), "sets the configuration key "+l.key+" (or "+envName(l.key)+")")
 	}
 }
 

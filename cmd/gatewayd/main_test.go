@@ -144,11 +144,11 @@ func TestSIGTERMKeepsEveryAcknowledgedReading(t *testing.T) {
 	bin := buildGatewayd(t)
 	data := t.TempDir()
 	mqttPort, httpPort := freePort(t), freePort(t)
-	cmd, log := startGatewayd(t, bin, "-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "-data_dir", data,
+	cmd, log := startGatewayd(t, bin, "-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "-data-dir", data,
 		"-mqtt.mode", "embedded", "-mqtt.listen", fmt.Sprintf("127.0.0.1:%d", mqttPort),
-		"-auth.enabled=false", "-system.enabled=false", "-store.flush_interval", "5s",
+		"-auth.enabled=false", "-system.enabled=false", "-store.flush-interval", "5s",
 		// The per-device flood limit would drop a burst this fast, by design.
-		"-mqtt.rate_limit", "-1")
+		"-mqtt.rate-limit", "-1")
 
 	opts := paho.NewClientOptions().AddBroker(fmt.Sprintf("tcp://127.0.0.1:%d", mqttPort)).
 		SetClientID("sigterm-test").SetAutoReconnect(false).SetConnectRetry(false)
@@ -215,7 +215,7 @@ func TestServesDashboardAndRequiresLogin(t *testing.T) {
 	}
 	bin := buildGatewayd(t)
 	httpPort := freePort(t)
-	cmd, log := startGatewayd(t, bin, "-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "-data_dir", t.TempDir(),
+	cmd, log := startGatewayd(t, bin, "-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "-data-dir", t.TempDir(),
 		"-mqtt.mode", "embedded", "-mqtt.listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	if !strings.Contains(log.String(), "generated one") {
