@@ -59,11 +59,12 @@ type historyReq struct {
 // series is one metric of a `history` result: numeric series fill T, Avg,
 // Min and Max; state series fill T and S.
 type series struct {
-	T   []int64   `json:"t"`
-	Avg []float64 `json:"avg,omitempty"`
-	Min []float64 `json:"min,omitempty"`
-	Max []float64 `json:"max,omitempty"`
-	S   []string  `json:"s,omitempty"`
+	T []int64 `json:"t"`
+	// A numeric series has empty, not missing, arrays when it has no points.
+	Avg []float64 `json:"avg,omitzero"`
+	Min []float64 `json:"min,omitzero"`
+	Max []float64 `json:"max,omitzero"`
+	S   []string  `json:"s,omitzero"`
 }
 
 type historyRes struct {
@@ -111,6 +112,7 @@ func (g *Gateway) history(ctx context.Context, req historyReq) (*historyRes, err
 			if len(samples) > req.Points {
 				samples = samples[len(samples)-req.Points:]
 			}
+			s.S = make([]string, 0, len(samples))
 			for _, smp := range samples {
 				s.T = append(s.T, smp.Time.UnixMilli())
 				s.S = append(s.S, smp.Text)

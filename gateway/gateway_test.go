@@ -520,6 +520,27 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("session cookie %+v", cookie)
 	}
 
+	session := func(hdr http.Header) map[string]any {
+		req, _ := http.NewRequest("GET", h.url+"/api/session", nil)
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m
+	}
+	if m := session(nil); m["auth"] != true || m["role"] != nil {
+		t.Fatalf("/api/session without login: %v", m)
+	}
+	if m := session(http.Header{"Cookie": {cookie.String()}}); m["role"] != "operator" {
+		t.Fatalf("/api/session logged in: %v", m)
+	}
+
 	// The dashboard's way: the cookie travels with the websocket handshake.
 	c, err := h.dial(nil, http.Header{"Cookie": {cookie.String()}})
 	if err != nil {

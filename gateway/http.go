@@ -70,6 +70,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("/socket.io/", g.socketHandler())
 	mux.HandleFunc("POST /api/login", g.handleLogin)
 	mux.HandleFunc("POST /api/logout", g.handleLogout)
+	mux.HandleFunc("GET /api/session", g.handleSession)
 	mux.HandleFunc("GET /api/devices", g.authed(RoleViewer, func(w http.ResponseWriter, r *http.Request, _ identity) {
 		writeJSON(w, http.StatusOK, g.fleet())
 	}))
@@ -164,6 +165,17 @@ func (g *Gateway) handleLogout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleSession tells the dashboard whether login is required and who it
+// is logged in as, so it knows whether to offer "Sign out".
+func (g *Gateway) handleSession(w http.ResponseWriter, r *http.Request) {
+	res := map[string]any{"auth": !g.cfg.Auth.Disabled}
+	if id, err := g.authenticate(r, ""); err == nil {
+		res["role"] = id.Role
+		res["subject"] = id.Subject
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // queryMillis parses a time query parameter in Unix milliseconds or RFC 3339.

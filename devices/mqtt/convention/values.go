@@ -129,10 +129,12 @@ func epoch(f float64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if f > 1e11 {
-		f /= 1000
+		// Milliseconds: convert as an integer, since dividing first loses
+		// the last millisecond to rounding (…698 became …697).
+		return time.UnixMilli(int64(math.Round(f))).UTC(), true
 	}
 	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(), true
 }
 
 // onlineWord interprets common availability payloads: online/offline,
