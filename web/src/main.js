@@ -126,12 +126,12 @@ socket.on("device", (d) => {
   current?.device?.(d);
 });
 socket.on("event", (e) => current?.event?.(e));
+// More readings were missed than the gateway replays one by one: fetch the
+// range as history instead (docs/protocol.md, "Catching up").
+socket.on("gap", () => current?.reconnected?.());
 
 // ---- login ------------------------------------------------------------------------
 
-// The gateway has no "who am I" request, so whether sign-in is in use is
-// remembered from the last successful login that returned a token.
-const AUTH_KEY = "gatewayd.auth";
 const loginPage = $("#login-page");
 const app = $("#app");
 function showLogin() {
@@ -146,7 +146,8 @@ function showApp() {
     app.hidden = false;
     route();
   }
-  $("#logout").hidden = localStorage.getItem(AUTH_KEY) !== "on";
+  // "Sign out" only where signing in is in use.
+  fetch("/api/session").then((r) => r.json()).then((m) => { $("#logout").hidden = !m.auth; }).catch(() => {});
 }
 $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -165,8 +166,6 @@ $("#login-form").addEventListener("submit", async (ev) => {
       $("#password").select();
       return;
     }
-    const body = await res.json().catch(() => ({}));
-    localStorage.setItem(AUTH_KEY, body.token ? "on" : "off");
     $("#password").value = "";
     showConn("connecting", "connecting…");
     socket.disconnect().connect();
@@ -178,7 +177,6 @@ $("#login-form").addEventListener("submit", async (ev) => {
 });
 $("#logout").addEventListener("click", async () => {
   await fetch("/api/logout", { method: "POST" }).catch(() => {});
-  localStorage.removeItem(AUTH_KEY);
   socket.disconnect();
   showConn("off", "signed out");
   showLogin();
