@@ -4,6 +4,7 @@
 //
 //	gatewayd [-config file] [-check-config] [-<key> value ...]
 //	gatewayd hash-password < password
+//	gatewayd simulate [-broker url] [-devices n] [-interval d]
 package main
 
 import (
@@ -105,6 +106,9 @@ func loadConfig(args, environ []string, stderr io.Writer) (cfg *Config, check, s
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer, hup <-chan os.Signal) int {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stderr)
+	}
+	if len(args) > 0 && args[0] == "simulate" {
+		return runSimulate(ctx, args[1:], stderr)
 	}
 	cfg, check, showVersion, err := loadConfig(args, environ, stderr)
 	if showVersion {

@@ -236,3 +236,37 @@ func TestServesDashboardAndRequiresLogin(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, log.String())
 	}
 }
+
+// `gatewayd simulate` publishes devices the gateway then knows.
+func TestSimulateSubcommandFeedsTheGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildGatewayd(t)
+	mqttPort, httpPort := freePort(t), freePort(t)
+	gw, log := startGatewayd(t, bin, "-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "-data-dir", t.TempDir(),
+		"-mqtt.mode", "embedded", "-mqtt.listen", fmt.Sprintf("127.0.0.1:%d", mqttPort), "-auth.enabled=false")
+	simCmd := exec.Command(bin, "simulate", "-broker", fmt.Sprintf("tcp://127.0.0.1:%d", mqttPort), "-devices", "1", "-interval", "200ms")
+	if err := simCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { simCmd.Process.Signal(syscall.SIGTERM); simCmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/devices", httpPort))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// one device of each convention, and the Tasmota one by its prefix
+			if strings.Count(string(body), `"id"`) >= 5 && strings.Contains(string(body), `"tasmota:`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the simulated devices did not appear:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	gw.Process.Signal(syscall.SIGTERM)
+	gw.Wait()
+}
