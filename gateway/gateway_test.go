@@ -403,7 +403,8 @@ func TestHistoryFleetEventsAndREST(t *testing.T) {
 	h.src.down = nil
 	h.src.mu.Unlock()
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "gatewayd_readings_total 120") ||
-		!strings.Contains(body, "gatewayd_dashboards_connected 1") {
+		!strings.Contains(body, "gatewayd_dashboards_connected 1") ||
+		!strings.Contains(body, "gatewayd_store_queue_readings 0") || !strings.Contains(body, "gatewayd_store_last_commit_seconds") {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
 }

@@ -56,6 +56,12 @@ func (m *metrics) registerStore(s *store.Store) {
 			Name: "gatewayd_store_committed_offset", Help: "Highest reading offset committed to the database.",
 		}, func() float64 { return float64(s.Committed()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatewayd_store_queue_readings", Help: "Readings accepted but not yet committed to the database.",
+		}, func() float64 { return float64(s.Stats().Queued) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatewayd_store_last_commit_seconds", Help: "Duration of the last batch commit.",
+		}, func() float64 { return s.Stats().LastCommit.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatewayd_store_healthy", Help: "1 when the store writes successfully, 0 while it fails.",
 		}, func() float64 {
 			if s.Health() != nil {

@@ -45,3 +45,25 @@ func TestStateIsTakenOnceAndExpires(t *testing.T) {
 		t.Fatalf("expired TakeState(b): %v", err)
 	}
 }
+
+func TestStatsCountTheQueue(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "q.db"), &store.Options{FlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 3 {
+		if _, err := st.Append(store.Reading{Device: "d", Key: "k", Value: float64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q := st.Stats().Queued; q != 3 {
+		t.Fatalf("Queued = %d before the flush, want 3", q)
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Stats(); s.Queued != 0 || s.LastCommit <= 0 {
+		t.Fatalf("after the flush: %+v", s)
+	}
+}

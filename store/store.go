@@ -120,14 +120,15 @@ type Store struct {
 
 	// mu orders Append: offsets are assigned and readings queued under it,
 	// so the queue (pending) holds them in offset order.
-	mu        sync.Mutex
-	next      int64 // next offset to hand out
-	closed    bool
-	pending   []item        // the queue: appended, not yet taken by the writer
-	wake      chan struct{} // tells the writer a full batch waits
-	committed atomic.Int64
-	oldest    atomic.Int64            // highest offset ever pruned (pruned_through)
-	rollDone  [numLevels]atomic.Int64 // rollup watermarks, Unix ms
+	mu         sync.Mutex
+	next       int64 // next offset to hand out
+	closed     bool
+	pending    []item        // the queue: appended, not yet taken by the writer
+	wake       chan struct{} // tells the writer a full batch waits
+	committed  atomic.Int64
+	lastCommit atomic.Int64            // duration of the last batch transaction, ns
+	oldest     atomic.Int64            // highest offset ever pruned (pruned_through)
+	rollDone   [numLevels]atomic.Int64 // rollup watermarks, Unix ms
 
 	flushReq chan chan error
 	ctl      chan func(*writer) // runs a function on the writer goroutine (tests)
@@ -346,6 +347,22 @@ func (s *Store) Epoch() string { return s.epoch }
 // with an offset at or below it that Append accepted has been committed.
 // Recovery must not promise anything above it.
 func (s *Store) Committed() int64 { return s.committed.Load() }
+
+// Stats describes the write path, for monitoring.
+type Stats struct {
+	// Queued is the number of readings appended but not yet committed.
+	Queued int64
+	// LastCommit is how long the last batch transaction took.
+	LastCommit time.Duration
+}
+
+// Stats returns the current write-path figures.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	return Stats{Queued: max(0, next-1-s.committed.Load()), LastCommit: time.Duration(s.lastCommit.Load())}
+}
 
 // Health returns nil while the store commits normally, or the last error
 // (naming the file and the cause) while commits fail. The writer keeps

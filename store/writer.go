@@ -248,11 +248,13 @@ func (w *writer) commit() error {
 			return w.fail("reopen", err)
 		}
 	}
+	start := time.Now()
 	newSeries, err := w.insert()
 	if err != nil {
 		return w.fail("commit", err)
 	}
 	s := w.s
+	s.lastCommit.Store(int64(time.Since(start)))
 	last := w.batch[len(w.batch)-1].off
 	c := &s.cache
 	c.mu.Lock()
