@@ -75,6 +75,9 @@ type badState struct {
 // unusable convention setting.
 func New(o *Options) (*Source, error) {
 	opts := o.withDefaults()
+	if err := opts.checkSecurity(); err != nil {
+		return nil, err
+	}
 	s := &Source{o: opts, log: opts.Logger, ready: make(chan struct{}), devs: map[string]*devState{}, bad: map[badKey]*badState{}}
 	c := opts.Conventions
 	if !c.Generic.Disabled {
