@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Configuration errors of the embedded broker's listeners.
@@ -72,4 +73,14 @@ func (s *Source) BrokerTLSAddr() string {
 		return e.tlsAddr()
 	}
 	return ""
+}
+
+// warnUnusedSecurity says when auto mode picked an external broker although
+// the embedded broker's TLS or accounts are configured: devices are then
+// exactly as protected as that broker makes them.
+func (o *Options) warnUnusedSecurity(log *slog.Logger) {
+	if o.TLSListen != "" || len(o.Users) > 0 || o.Listen == ListenOff {
+		log.Warn("mqtt: auto mode uses an external broker, so the embedded broker's TLS listener, users and topic rules do not apply; secure that broker, or set mode to embedded",
+			"tls_listen", o.TLSListen, "users", len(o.Users))
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -462,5 +463,50 @@ func publish0(t *testing.T, c paho.Client, topic string, retain bool, payload st
 	tok := c.Publish(topic, 0, retain, payload)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestAutoModeWarnsSecurityUnused(t *testing.T) {
+	_, _, broker := embeddedSource(t, nil)
+	var logs lockedBuffer
+	startSource(t, &mqtt.Options{Mode: mqtt.ModeAuto, Broker: broker, GatewayID: "second",
+		Users:  []mqtt.User{{Username: "dev1", PasswordHash: testHash(t, "pw")}},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if out := logs.String(); !strings.Contains(out, "users and topic rules do not apply") {
+		t.Fatalf("no warning that the accounts are unused:\n%s", out)
+	}
+}
+
+func BenchmarkCovers(b *testing.B) {
+	for b.Loop() {
+		mqtt.Covers("devices/esp32-kitchen/#", "devices/esp32-kitchen/commands/relay")
+	}
+}
+
+// BenchmarkHashPassword measures one PBKDF2 run at the default work factor,
+// which is also what verifying a login costs the broker.
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := mqtt.HashPassword("secret"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

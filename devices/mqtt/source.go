@@ -182,6 +182,7 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 		addr := hostPort(s.o.Broker)
 		if err := probe(ctx, addr, s.o.ProbeTimeout); err == nil {
 			s.log.Info("mqtt: auto mode: a broker answers, using it as the external broker", "addr", addr)
+			s.o.warnUnusedSecurity(s.log)
 			mode = ModeExternal
 		} else {
 			s.log.Info("mqtt: auto mode: no broker answers, starting the embedded broker", "probed", addr, "reason", err.Error(), "listen", s.o.Listen)
