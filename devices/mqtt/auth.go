@@ -125,14 +125,17 @@ type userRule struct {
 	subscribe []string
 }
 
-// authHook is the embedded broker's authentication and ACL hook when users
-// are configured. mochi's own auth.Ledger compares plain-text passwords and
-// walks ACL maps in random order, so it does not fit salted hashes and
-// predictable rules.
+// authHook is the embedded broker's authentication and ACL hook. With no
+// users it lets everyone in (anonymous) and only guards sessions. mochi's
+// own auth.Ledger compares plain-text passwords and walks ACL maps in random
+// order, so it does not fit salted hashes and predictable rules.
 type authHook struct {
 	mochi.HookBase
 	users     map[string]*userRule
 	anonymous bool
+	// clients looks up a client id's current session (the server's
+	// Clients.Get).
+	clients func(id string) (*mochi.Client, bool)
 
 	// verified remembers, per user, an HMAC of the last password that
 	// matched, so a device reconnecting in a loop costs one HMAC rather
@@ -197,9 +200,17 @@ func (h *authHook) Provides(b byte) bool {
 
 // OnConnectAuthenticate accepts a known user with the right password and a
 // last will on a topic it may publish to, and anonymous clients only when
-// allowed.
+// allowed; neither may take over a session another user holds.
 func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	name := string(cl.Properties.Username)
+	if h.clients != nil {
+		// Taking over a client id inherits its session and sends its last
+		// will, so it would let one device silence or impersonate another,
+		// or displace the gateway's own in-process client.
+		if old, ok := h.clients(cl.ID); ok && (old.Net.Inline || string(old.Properties.Username) != name) {
+			return false
+		}
+	}
 	if name == "" && !pk.Connect.PasswordFlag {
 		return h.anonymous
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -85,14 +84,12 @@ func startEmbedded(s *Source) (*embedded, error) {
 	// 3.1.1 clients know, not v5's 0x87.
 	caps.Compatibilities.ObscureNotAuthorized = true
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger, Capabilities: caps})
-	var hook mochi.Hook = new(auth.AllowHook)
-	if len(s.o.Users) > 0 {
-		h, err := newAuthHook(s.o.Users, s.o.AllowAnonymous)
-		if err != nil {
-			return nil, err
-		}
-		hook = h
+	// Even without users the hook guards sessions (see OnConnectAuthenticate).
+	hook, err := newAuthHook(s.o.Users, len(s.o.Users) == 0 || s.o.AllowAnonymous)
+	if err != nil {
+		return nil, err
 	}
+	hook.clients = srv.Clients.Get
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
@@ -146,7 +143,7 @@ func startEmbedded(s *Source) (*embedded, error) {
 	}
 	// One "#" subscription: the router does the matching, and overlapping
 	// filters can never deliver a message twice.
-	err := srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+	err = srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		if pk.TopicName == s.o.StatusTopic {
 			return
 		}

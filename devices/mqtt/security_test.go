@@ -510,3 +510,32 @@ func BenchmarkHashPassword(b *testing.B) {
 		}
 	}
 }
+
+// TestSessionTakeoverRefused: a client may not take over the session of a
+// client id held by another user, nor the gateway's own in-process client.
+func TestSessionTakeoverRefused(t *testing.T) {
+	for _, users := range [][]mqtt.User{nil, {{Username: "dev1", PasswordHash: testHash(t, "pw1")}, {Username: "dev2", PasswordHash: testHash(t, "pw2")}}} {
+		_, c, broker := embeddedSource(t, &mqtt.Options{Users: users, AllowAnonymous: true})
+		if _, err := dial(t, dialOpts{broker: broker, id: "inline"}); err == nil {
+			t.Errorf("users %d: a network client took the in-process client's id", len(users))
+		}
+		dev, err := dial(t, dialOpts{broker: broker, id: "after-takeover"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, dev, "devices/alive/telemetry", false, fmt.Sprintf(`{"n": %d}`, len(users)))
+		c.waitFor(t, "a reading after the takeover attempt", isReading("alive", "n", float64(len(users))))
+		if len(users) == 0 {
+			continue
+		}
+		if _, err := dial(t, dialOpts{broker: broker, id: "kitchen", user: "dev1", pass: "pw1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dial(t, dialOpts{broker: broker, id: "kitchen", user: "dev2", pass: "pw2"}); err == nil {
+			t.Error("dev2 took over dev1's session")
+		}
+		if _, err := dial(t, dialOpts{broker: broker, id: "kitchen"}); err == nil {
+			t.Error("an anonymous client took over dev1's session")
+		}
+	}
+}
