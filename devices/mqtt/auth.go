@@ -284,16 +284,19 @@ func covers(r, f string) bool {
 	if strings.HasPrefix(f, "$") && (strings.HasPrefix(r, "+") || strings.HasPrefix(r, "#")) {
 		return false
 	}
-	rs, fs := strings.Split(r, "/"), strings.Split(f, "/")
-	for i, rl := range rs {
+	// Walk both level by level without splitting: this runs for every
+	// message delivered to a restricted client.
+	fdone := false // f ran out of levels before r did
+	for {
+		rl, rrest, rmore := strings.Cut(r, "/")
 		if rl == "#" {
 			// "a/#" also matches "a" itself (MQTT 4.7.1.2).
 			return true
 		}
-		if i >= len(fs) {
+		if fdone {
 			return false
 		}
-		fl := fs[i]
+		fl, frest, fmore := strings.Cut(f, "/")
 		switch {
 		case rl == "+":
 			if fl == "#" {
@@ -302,6 +305,15 @@ func covers(r, f string) bool {
 		case fl == "+" || fl == "#" || fl != rl:
 			return false
 		}
+		switch {
+		case !rmore && !fmore:
+			return true
+		case !rmore:
+			return false
+		case !fmore:
+			r, fdone = rrest, true
+		default:
+			r, f = rrest, frest
+		}
 	}
-	return len(fs) == len(rs)
 }
