@@ -8,8 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"gatewayd/devices"
 	"gatewayd/devices/mqtt"
+	"gatewayd/gateway"
 )
 
 func TestCheckConfigMQTTSecurity(t *testing.T) {
@@ -57,5 +62,43 @@ func TestCheckConfigMQTTSecurity(t *testing.T) {
 		if code != 2 || !strings.Contains(out, tc.key) || !strings.Contains(out, tc.has) {
 			t.Errorf("%q: exit %d, want 2 with %q and %q: %s", tc.src, code, tc.key, tc.has, out)
 		}
+	}
+}
+
+// TestHashPasswordServesMQTTUsers: `gatewayd hash-password` (the dashboard's
+// hash) is what mqtt.users takes, so a device logs in with it.
+func TestHashPasswordServesMQTTUsers(t *testing.T) {
+	hash, err := gateway.HashPassword("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := mqtt.New(&mqtt.Options{Mode: mqtt.ModeEmbedded, Listen: "127.0.0.1:0", GatewayID: "t",
+		Logger: slog.New(slog.DiscardHandler), Users: []mqtt.User{{Username: "dev", PasswordHash: hash}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func(devices.Update) {}) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-src.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pass string
+		ok   bool
+	}{{"s3cret", true}, {"wrong", false}} {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+src.BrokerAddr()).SetClientID("dev").
+			SetUsername("dev").SetPassword(tc.pass).SetConnectRetry(false).SetAutoReconnect(false))
+		tok := c.Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			t.Fatal("connect timed out")
+		}
+		if (tok.Error() == nil) != tc.ok {
+			t.Errorf("password %q: connect error %v, want success %v", tc.pass, tok.Error(), tc.ok)
+		}
+		c.Disconnect(50)
 	}
 }
