@@ -90,7 +90,7 @@ func TestHashPasswordServesMQTTUsers(t *testing.T) {
 		pass string
 		ok   bool
 	}{{"s3cret", true}, {"wrong", false}} {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+src.BrokerAddr()).SetClientID("dev").
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + src.BrokerAddr()).SetClientID("dev").
 			SetUsername("dev").SetPassword(tc.pass).SetConnectRetry(false).SetAutoReconnect(false))
 		tok := c.Connect()
 		if !tok.WaitTimeout(10 * time.Second) {
