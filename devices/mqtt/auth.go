@@ -206,10 +206,14 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	if h.clients != nil {
 		// Taking over a client id inherits its session and sends its last
 		// will, so it would let one device silence or impersonate another,
-		// or displace the gateway's own in-process client.
-		if old, ok := h.clients(cl.ID); ok && (old.Net.Inline || string(old.Properties.Username) != name) {
+		// or displace the gateway's own in-process client. Without users
+		// anyone may do anything anyway, so only the latter is guarded.
+		if old, ok := h.clients(cl.ID); ok && (old.Net.Inline || (!h.open() && string(old.Properties.Username) != name)) {
 			return false
 		}
+	}
+	if h.open() {
+		return true
 	}
 	if name == "" && !pk.Connect.PasswordFlag {
 		return h.anonymous
@@ -228,6 +232,10 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	}
 	return true
 }
+
+// open reports whether no users are configured: every client, with any
+// username or none, may connect and use every topic.
+func (h *authHook) open() bool { return len(h.users) == 0 }
 
 func (h *authHook) checkPassword(name string, u *userRule, pw []byte) bool {
 	mac := hmac.New(sha256.New, h.macKey)
@@ -256,6 +264,9 @@ func (h *authHook) checkPassword(name string, u *userRule, pw []byte) bool {
 // and to subscribe to filters (and receive topics) its Subscribe filters
 // cover. Anonymous clients, when allowed at all, are not restricted.
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	if h.open() {
+		return true
+	}
 	name := string(cl.Properties.Username)
 	u, ok := h.users[name]
 	if !ok {

@@ -568,3 +568,23 @@ func TestSessionTakeoverRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenBrokerAcceptsAnyone: without users the broker stays as open as
+// before: any username and password, any topic.
+func TestOpenBrokerAcceptsAnyone(t *testing.T) {
+	_, c, broker := embeddedSource(t, nil)
+	dev, err := dial(t, dialOpts{broker: broker, id: "tasmota", user: "DVES_USER", pass: "DVES_PASS"})
+	if err != nil {
+		t.Fatalf("connect with a username: %v", err)
+	}
+	publish(t, dev, "devices/open/telemetry", false, `{"v": 1}`)
+	c.waitFor(t, "reading", isReading("open", "v", 1))
+	tok := dev.Subscribe("#", 1, nil)
+	if !tok.WaitTimeout(10*time.Second) || tok.(*paho.SubscribeToken).Result()["#"] != 1 {
+		t.Fatalf("subscribe # refused: %v %v", tok.Error(), tok.(*paho.SubscribeToken).Result())
+	}
+	// The same client id may come back under another username.
+	if _, err := dial(t, dialOpts{broker: broker, id: "tasmota", user: "other"}); err != nil {
+		t.Fatalf("reconnect under another username: %v", err)
+	}
+}
