@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
+	"gatewayd/devices/mqtt"
 	"gatewayd/gateway"
 )
 
@@ -32,8 +35,18 @@ type Config struct {
 	MQTT struct {
 		// Mode is auto, embedded or external.
 		Mode string `yaml:"mode"`
-		// Listen is the embedded broker's TCP address.
+		// Listen is the embedded broker's TCP address; "off" disables plain
+		// MQTT (then tls_listen or websocket_listen must be set).
 		Listen string `yaml:"listen"`
+		// TLSListen adds an MQTT-over-TLS listener to the embedded broker
+		// (e.g. ":8883"), serving the PEM files TLSCert and TLSKey.
+		TLSListen string `yaml:"tls_listen"`
+		TLSCert   string `yaml:"tls_cert"`
+		TLSKey    string `yaml:"tls_key"`
+		// Users are the embedded broker's accounts; when set, clients must
+		// log in as one of them unless AllowAnonymous is true.
+		Users          []MQTTUser `yaml:"users"`
+		AllowAnonymous bool       `yaml:"allow_anonymous"`
 		// WebsocketListen adds a websocket listener to the embedded broker.
 		WebsocketListen string `yaml:"websocket_listen"`
 		// Broker is the external broker's URL.
@@ -111,6 +124,16 @@ type Config struct {
 	} `yaml:"simulate"`
 }
 
+// MQTTUser is one account of the embedded MQTT broker: its password hash
+// (from `gatewayd hash-password`) and the topic filters it may publish and
+// subscribe to ("%u" is the username; empty lists mean its own topics).
+type MQTTUser struct {
+	Username     string   `yaml:"username"`
+	PasswordHash string   `yaml:"password_hash"`
+	Publish      []string `yaml:"publish"`
+	Subscribe    []string `yaml:"subscribe"`
+}
+
 // GPIOInput is one input line in the configuration.
 type GPIOInput struct {
 	Name     string        `yaml:"name"`
@@ -179,6 +202,9 @@ func (c *Config) validate() error {
 	if c.TasmotaZoneLocation() == nil {
 		return bad("mqtt.tasmota_zone", fmt.Sprintf("unknown time zone %q", c.MQTT.TasmotaZone))
 	}
+	if err := c.validateMQTT(); err != nil {
+		return err
+	}
 	for i, a := range c.Alerts {
 		if err := a.Validate(); err != nil {
 			return bad(fmt.Sprintf("alerts[%d]", i), err.Error())
@@ -187,6 +213,38 @@ func (c *Config) validate() error {
 	for i, t := range c.Auth.APITokens {
 		if len(t.SHA256) != 64 || !gateway.Role(t.Role).Can(gateway.RoleViewer) {
 			return bad(fmt.Sprintf("auth.api_tokens[%d]", i), "expected name, sha256 (64 hex digits) and role viewer or operator")
+		}
+	}
+	return nil
+}
+
+// validateMQTT checks the embedded broker's listeners and accounts.
+func (c *Config) validateMQTT() error {
+	bad := func(key, msg string) error { return &ConfigError{Source: "configuration", Key: key, Msg: msg} }
+	m := &c.MQTT
+	if (m.TLSCert == "") != (m.TLSKey == "") || (m.TLSListen != "") != (m.TLSCert != "") {
+		return bad("mqtt.tls_listen", "tls_listen, tls_cert and tls_key go together")
+	}
+	if m.Listen == "" || (m.Listen == mqtt.ListenOff && m.TLSListen == "" && m.WebsocketListen == "") {
+		return bad("mqtt.listen", `must be an address, or "off" when tls_listen or websocket_listen is set`)
+	}
+	seen := map[string]bool{}
+	for i, u := range m.Users {
+		key := fmt.Sprintf("mqtt.users[%d]", i)
+		if u.Username == "" || strings.ContainsAny(u.Username, "/+#") || seen[u.Username] {
+			return bad(key+".username", fmt.Sprintf("expected a unique name without '/', '+' or '#', got %q", u.Username))
+		}
+		seen[u.Username] = true
+		if err := mqtt.CheckHash(u.PasswordHash); err != nil {
+			return bad(key+".password_hash", "expected the output of `gatewayd hash-password` (pbkdf2-sha256$<iterations>$<salt>$<key>): "+strings.TrimPrefix(err.Error(), "mqtt: "))
+		}
+	}
+	if m.Mode != "external" {
+		// The source checks the topic filters too; report them here with the key.
+		o := mqttOptions(c, slog.New(slog.DiscardHandler))
+		o.Mode = mqtt.ModeEmbedded
+		if _, err := mqtt.New(o); err != nil {
+			return bad("mqtt", err.Error())
 		}
 	}
 	return nil

@@ -236,7 +236,11 @@ func mqttOptions(cfg *Config, log *slog.Logger) *mqtt.Options {
 	o := &mqtt.Options{
 		Mode: mqtt.Mode(m.Mode), Listen: m.Listen, WebsocketListen: m.WebsocketListen, Broker: m.Broker,
 		Username: m.Username, Password: m.Password, GatewayID: m.GatewayID, RateLimit: m.RateLimit,
-		Logger: log.With("component", "mqtt"),
+		Logger:    log.With("component", "mqtt"),
+		TLSListen: m.TLSListen, TLSCert: m.TLSCert, TLSKey: m.TLSKey, AllowAnonymous: m.AllowAnonymous,
+	}
+	for _, u := range m.Users {
+		o.Users = append(o.Users, mqtt.User{Username: u.Username, PasswordHash: u.PasswordHash, Publish: u.Publish, Subscribe: u.Subscribe})
 	}
 	cv := &o.Conventions
 	cv.Generic.Disabled = !m.Conventions.Generic

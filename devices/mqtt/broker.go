@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -72,7 +71,8 @@ func probe(ctx context.Context, addr string, timeout time.Duration) error {
 type embedded struct {
 	s   *Source
 	srv *mochi.Server
-	tcp *listeners.TCP
+	tcp *listeners.TCP // nil with Listen "off"
+	tls *listeners.TCP // nil without TLSListen
 }
 
 func startEmbedded(s *Source) (*embedded, error) {
@@ -80,17 +80,44 @@ func startEmbedded(s *Source) (*embedded, error) {
 	// A hard guard for a small board's memory; Source.handle applies the
 	// finer MaxPayload limit and counts the rejects.
 	caps.MaximumPacketSize = uint32(min(2*s.o.MaxPayload, 256<<20))
+	// A refused subscription must answer 0x80, the only failure code MQTT
+	// 3.1.1 clients know, not v5's 0x87.
+	caps.Compatibilities.ObscureNotAuthorized = true
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger, Capabilities: caps})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	// Even without users the hook guards sessions (see OnConnectAuthenticate).
+	hook, err := newAuthHook(s.o.Users, len(s.o.Users) == 0 || s.o.AllowAnonymous)
+	if err != nil {
+		return nil, err
+	}
+	hook.clients = srv.Clients.Get
+	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: s.o.Listen})
-	if err := srv.AddListener(tcp); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w: cannot listen on %s (%v); another MQTT broker probably runs there: set mqtt.mode to %q (Options.Mode = ModeExternal) to use it, or change mqtt.listen",
-				ErrPortInUse, s.o.Listen, err, ModeExternal)
+	e := &embedded{s: s, srv: srv}
+	if s.o.Listen != ListenOff {
+		e.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: s.o.Listen})
+		if err := srv.AddListener(e.tcp); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%w: cannot listen on %s (%v); another MQTT broker probably runs there: set mqtt.mode to %q (Options.Mode = ModeExternal) to use it, or change mqtt.listen",
+					ErrPortInUse, s.o.Listen, err, ModeExternal)
+			}
+			return nil, fmt.Errorf("mqtt: embedded broker: listen %s: %w", s.o.Listen, err)
 		}
-		return nil, fmt.Errorf("mqtt: embedded broker: listen %s: %w", s.o.Listen, err)
+	}
+	if s.o.TLSListen != "" {
+		cfg, err := s.o.tlsConfig()
+		if err != nil {
+			_ = srv.Close()
+			return nil, err
+		}
+		e.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: s.o.TLSListen, TLSConfig: cfg})
+		if err := srv.AddListener(e.tls); err != nil {
+			_ = srv.Close()
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%w: TLS listener %s: %v (change mqtt.tls_listen)", ErrPortInUse, s.o.TLSListen, err)
+			}
+			return nil, fmt.Errorf("mqtt: embedded broker: TLS listen %s: %w", s.o.TLSListen, err)
+		}
 	}
 	if s.o.WebsocketListen != "" {
 		// mochi's websocket listener binds only when it starts serving and
@@ -114,10 +141,9 @@ func startEmbedded(s *Source) (*embedded, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	e := &embedded{s: s, srv: srv, tcp: tcp}
 	// One "#" subscription: the router does the matching, and overlapping
 	// filters can never deliver a message twice.
-	err := srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+	err = srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		if pk.TopicName == s.o.StatusTopic {
 			return
 		}
@@ -130,7 +156,8 @@ func startEmbedded(s *Source) (*embedded, error) {
 	if err := srv.Publish(s.o.StatusTopic, []byte("online"), true, 1); err != nil {
 		s.log.Warn("mqtt: cannot publish gateway status", "err", err)
 	}
-	s.log.Info("mqtt: embedded broker started", "listen", tcp.Address(), "websocket", s.o.WebsocketListen, "status_topic", s.o.StatusTopic)
+	s.log.Info("mqtt: embedded broker started", "listen", e.addr(), "tls_listen", e.tlsAddr(), "websocket", s.o.WebsocketListen,
+		"users", len(s.o.Users), "anonymous", len(s.o.Users) == 0 || s.o.AllowAnonymous, "status_topic", s.o.StatusTopic)
 	return e, nil
 }
 
@@ -140,7 +167,20 @@ func (e *embedded) publish(_ context.Context, m convention.Message) error {
 
 func (e *embedded) addFilters([]string) {} // "#" already covers everything
 
-func (e *embedded) addr() string { return e.tcp.Address() }
+// addr is the plain listener's address, else the TLS one's.
+func (e *embedded) addr() string {
+	if e.tcp != nil {
+		return e.tcp.Address()
+	}
+	return e.tlsAddr()
+}
+
+func (e *embedded) tlsAddr() string {
+	if e.tls != nil {
+		return e.tls.Address()
+	}
+	return ""
+}
 
 func (e *embedded) close() {
 	_ = e.srv.Publish(e.s.o.StatusTopic, []byte("offline"), true, 1)

@@ -36,3 +36,36 @@ func Example() {
 		log.Printf("bad payloads from %q: %d × %s", b.Device, b.Count, b.Reason)
 	}
 }
+
+// An embedded broker for an untrusted network: MQTT over TLS only, one
+// account per device restricted to its own topics, and a Zigbee2MQTT bridge
+// with explicit rights.
+func Example_secured() {
+	kitchen, err := mqtt.HashPassword("kitchen-secret") // or `gatewayd hash-password`
+	if err != nil {
+		log.Fatal(err)
+	}
+	bridge, err := mqtt.HashPassword("bridge-secret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := mqtt.New(&mqtt.Options{
+		Mode:      mqtt.ModeEmbedded,
+		Listen:    mqtt.ListenOff,
+		TLSListen: ":8883", TLSCert: "/etc/gatewayd/mqtt.crt", TLSKey: "/etc/gatewayd/mqtt.key",
+		Users: []mqtt.User{
+			// Defaults: publish devices/esp32-kitchen/#, tele/… and stat/…;
+			// subscribe devices/esp32-kitchen/commands/# and cmnd/….
+			{Username: "esp32-kitchen", PasswordHash: kitchen},
+			{Username: "z2m", PasswordHash: bridge, Publish: []string{"zigbee2mqtt/#"}, Subscribe: []string{"zigbee2mqtt/+/set"}},
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := src.Run(ctx, func(devices.Update) {}); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -20,3 +20,6 @@ func (s *Source) CheckStale(now time.Time) { s.checkStale(now) }
 
 // BrokerLost simulates the loss of the broker connection.
 func (s *Source) BrokerLost() { s.brokerLost() }
+
+// Covers exposes the ACL filter check.
+func Covers(rule, filter string) bool { return covers(rule, filter) }

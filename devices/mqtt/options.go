@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"os"
 	"time"
@@ -36,13 +37,38 @@ type Conventions struct {
 	HomeAssistant convention.HomeAssistantOptions
 }
 
+// ListenOff as Options.Listen disables the embedded broker's plain TCP listener.
+const ListenOff = "off"
+
 // Options configures a Source. The zero value (or nil) is a working
 // configuration: auto mode, embedded broker on :1883, all conventions on.
 type Options struct {
 	// Mode is auto (default), embedded or external.
 	Mode Mode
-	// Listen is the embedded broker's TCP address; default ":1883".
+	// Listen is the embedded broker's plain TCP address; default ":1883".
+	// ListenOff ("off") disables the plain listener, e.g. to accept only
+	// TLS on TLSListen.
 	Listen string
+	// TLSListen, if set, adds an MQTT-over-TLS listener to the embedded
+	// broker (e.g. ":8883"); default off. It needs TLSConfig or
+	// TLSCert and TLSKey.
+	TLSListen string
+	// TLSCert and TLSKey are the PEM certificate (chain) and key files of
+	// TLSListen; they are read once, at start.
+	TLSCert, TLSKey string
+	// TLSConfig, if set, is used for TLSListen instead of TLSCert and TLSKey
+	// (e.g. to require client certificates). It is cloned; a zero
+	// MinVersion becomes TLS 1.2.
+	TLSConfig *tls.Config
+	// Users, if any, are the embedded broker's accounts with their topic
+	// rights; clients must then log in as one of them, unless
+	// AllowAnonymous is set. Default none: every client is allowed
+	// everything. The gateway's own in-process client is never restricted.
+	Users []User
+	// AllowAnonymous lets clients without a username connect (with no topic
+	// restriction) even though Users is set, e.g. while devices are moved to
+	// accounts one by one.
+	AllowAnonymous bool
 	// WebsocketListen, if set, adds a websocket listener to the embedded
 	// broker (e.g. ":8083"); default off.
 	WebsocketListen string

@@ -75,6 +75,9 @@ type badState struct {
 // unusable convention setting.
 func New(o *Options) (*Source, error) {
 	opts := o.withDefaults()
+	if err := opts.checkSecurity(); err != nil {
+		return nil, err
+	}
 	s := &Source{o: opts, log: opts.Logger, ready: make(chan struct{}), devs: map[string]*devState{}, bad: map[badKey]*badState{}}
 	c := opts.Conventions
 	if !c.Generic.Disabled {
@@ -179,6 +182,7 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 		addr := hostPort(s.o.Broker)
 		if err := probe(ctx, addr, s.o.ProbeTimeout); err == nil {
 			s.log.Info("mqtt: auto mode: a broker answers, using it as the external broker", "addr", addr)
+			s.o.warnUnusedSecurity(s.log)
 			mode = ModeExternal
 		} else {
 			s.log.Info("mqtt: auto mode: no broker answers, starting the embedded broker", "probed", addr, "reason", err.Error(), "listen", s.o.Listen)
