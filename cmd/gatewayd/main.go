@@ -304,7 +304,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, level *slog.Level
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
-	sources := []devices.Source{mq}
+	// The first failure of the MQTT source before it is ready (the embedded
+	// broker's port taken) ends start-up with its error; later failures are
+	// retried by the gateway.
+	mqStart := &startWatch{Source: mq, errc: make(chan error, 1)}
+	sources := []devices.Source{mqStart}
 	if cfg.System.Enabled {
 		sources = append(sources, system.New(&system.Options{Device: cfg.System.Device, Interval: cfg.System.Interval,
 			Logger: log.With("component", "system")}))
@@ -358,6 +362,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, level *slog.Level
 	select {
 	case <-mq.Ready():
 	case <-ctx.Done():
+	case err := <-mqStart.errc:
+		stopRun()
+		<-runErr
+		return err
 	case err := <-runErr:
 		return err
 	case <-time.After(30 * time.Second):
@@ -410,6 +418,25 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, level *slog.Level
 	}
 	log.Info("stopped; every reading received is stored", "committed_offset", st.Committed())
 	return nil
+}
+
+// startWatch passes on the first error of an MQTT source's Run, so that
+// start-up can fail with it; the embedded pointer keeps the source's
+// Commander and Health methods visible to the gateway.
+type startWatch struct {
+	*mqtt.Source
+	errc chan error
+}
+
+func (w *startWatch) Run(ctx context.Context, emit func(devices.Update)) error {
+	err := w.Source.Run(ctx, emit)
+	if err != nil {
+		select {
+		case w.errc <- err:
+		default:
+		}
+	}
+	return err
 }
 
 // reload applies what may change while running (log level, alert rules) and

@@ -270,3 +270,24 @@ func TestSimulateSubcommandFeedsTheGateway(t *testing.T) {
 	gw.Process.Signal(syscall.SIGTERM)
 	gw.Wait()
 }
+
+// An embedded broker whose port is taken stops start-up with an error that
+// names the key to change.
+func TestEmbeddedBrokerPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"-listen", "127.0.0.1:0", "-data-dir", t.TempDir(), "-mqtt.mode", "embedded",
+		"-mqtt.listen", ln.Addr().String(), "-auth.enabled=false", "-system.enabled=false"}, nil, nil, &stderr, nil)
+	if code != 1 || !strings.Contains(stderr.String(), "mqtt.mode") {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	if ctx.Err() != nil {
+		t.Fatal("start-up did not fail by itself")
+	}
+}

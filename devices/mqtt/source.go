@@ -195,6 +195,8 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 	case ModeEmbedded:
 		e, err := startEmbedded(s)
 		if err != nil {
+			// Nothing runs: Run may be called again (the port may free up).
+			s.started.Store(false)
 			return err
 		}
 		be = e
@@ -208,6 +210,7 @@ func (s *Source) Run(ctx context.Context, emit func(devices.Update)) error {
 		s.be.Store(be)
 		e.connect(ctx)
 	default:
+		s.started.Store(false)
 		return fmt.Errorf("mqtt: unknown mode %q (want auto, embedded or external)", mode)
 	}
 	defer func() {
