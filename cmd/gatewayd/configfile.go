@@ -209,9 +209,10 @@ func setLeaf(source string, l leaf, s string) error {
 	return nil
 }
 
-// applyEnv applies every GATEWAYD_* variable of environ that names a key,
-// and refuses GATEWAYD_* variables that name none.
-func applyEnv(cfg any, environ []string, reserved map[string]bool) error {
+// applyEnv applies every GATEWAYD_* variable of environ that names a key.
+// It returns the names of the other GATEWAYD_* variables (test switches,
+// or a misspelt key) for the caller to warn about.
+func applyEnv(cfg any, environ []string, reserved map[string]bool) (unknown []string, err error) {
 	byEnv := map[string]leaf{}
 	for _, l := range leaves(reflect.ValueOf(cfg).Elem(), "") {
 		byEnv[envName(l.key)] = l
@@ -223,13 +224,14 @@ func applyEnv(cfg any, environ []string, reserved map[string]bool) error {
 		}
 		l, ok := byEnv[name]
 		if !ok {
-			return &ConfigError{Source: "environment", Key: name, Msg: "no configuration key has this variable"}
+			unknown = append(unknown, name)
+			continue
 		}
 		if err := setLeaf("environment "+name, l, val); err != nil {
-			return err
+			return unknown, err
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
 // configFlag sets one key from the command line.

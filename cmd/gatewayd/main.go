@@ -84,8 +84,12 @@ func loadConfig(args, environ []string, stderr io.Writer) (cfg *Config, check, s
 		return nil, false, false, err
 	}
 	reserved := map[string]bool{"GATEWAYD_CONFIG": true}
-	if err := applyEnv(cfg, environ, reserved); err != nil {
+	unknown, err := applyEnv(cfg, environ, reserved)
+	if err != nil {
 		return nil, false, false, err
+	}
+	for _, name := range unknown {
+		fmt.Fprintf(stderr, "gatewayd: warning: environment variable %s names no configuration key; ignored\n", name)
 	}
 	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
