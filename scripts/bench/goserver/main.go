@@ -7,7 +7,7 @@
 //	                          socket's room, excluding the sender
 //	echo    (payload, ack)    ack(payload)
 //
-// Usage: goserver [-port N] [-max-queued BYTES]. It listens on 127.0.0.1,
+// Usage: goserver [-port N] [-max-queued BYTES] [-pprof ADDR]. It listens on 127.0.0.1,
 // prints {"port":N,"pid":N} on stdout once listening, and exits when stdin
 // closes or on SIGTERM/SIGINT. GOMAXPROCS is left to the runtime, which
 // follows the CPU affinity the process was started with (taskset).
@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // on the default mux, served only with -pprof
 	"os"
 	"os/signal"
 	"strconv"
@@ -34,7 +35,22 @@ import (
 func main() {
 	port := flag.Int("port", 0, "TCP port on 127.0.0.1 (0: any free port)")
 	maxQueued := flag.Int("max-queued", 0, "sio MaxQueuedBytes per connection (0: the sio default)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (empty: off)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		host, _, err := net.SplitHostPort(*pprofAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			fmt.Fprintf(os.Stderr, "goserver: -pprof must be a loopback host:port, got %q\n", *pprofAddr)
+			os.Exit(2)
+		}
+		// For finding where a connection's memory goes; off in the
+		// measured runs.
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "goserver: pprof:", err)
+			}
+		}()
+	}
 	if *port < 0 || *port > 65535 {
 		fmt.Fprintf(os.Stderr, "goserver: bad port %d\n", *port)
 		os.Exit(2)

@@ -183,8 +183,8 @@ func write(w io.Writer, servers []server) {
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Fan-out (%d subscribers in %d rooms, one publisher per room):\n\n", subs, rooms)
-		fmt.Fprintln(w, "| publishes/s | offered deliveries/s | server | delivered msg/s | p50 (ms) | p99 (ms) | loss (%) | server CPU (% of a core) |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| publishes/s | offered deliveries/s | server | delivered msg/s | p50 (ms) | p99 (ms) | loss (%) | server CPU (% of a core) | delivered per server CPU-second |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, rate := range rates {
 			for _, s := range servers {
 				pick := func(f func(i int, r result) float64) func(r result) (float64, bool) {
@@ -201,12 +201,21 @@ func write(w io.Writer, servers []server) {
 				if rooms > 0 {
 					offered = rate * float64(subs) / float64(rooms)
 				}
-				fmt.Fprintf(w, "| %g | %.0f | %s | %s | %s | %s | %s | %s |\n", rate, offered, s.label,
+				fmt.Fprintf(w, "| %g | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", rate, offered, s.label,
 					spread(s.runs, "%.0f", pick(func(i int, r result) float64 { return r.Points[i].DeliveredRate })),
 					spread(s.runs, "%.1f", pick(func(i int, r result) float64 { return r.Points[i].P50ms })),
 					spread(s.runs, "%.1f", pick(func(i int, r result) float64 { return r.Points[i].P99ms })),
 					spread(s.runs, "%.2f", pick(func(i int, r result) float64 { return r.Points[i].LossPercent })),
-					spread(s.runs, "%.0f", pick(func(i int, r result) float64 { return r.Points[i].CPUPercent })))
+					spread(s.runs, "%.0f", pick(func(i int, r result) float64 { return r.Points[i].CPUPercent })),
+					// Throughput per unit of CPU the server actually got:
+					// the figure least disturbed by other processes on a
+					// shared machine.
+					spread(s.runs, "%.0f", pick(func(i int, r result) float64 {
+						if r.Points[i].CPUPercent <= 0 {
+							return 0
+						}
+						return r.Points[i].DeliveredRate / (r.Points[i].CPUPercent / 100)
+					})))
 			}
 		}
 	}
