@@ -16,6 +16,10 @@
 #   ECHO      echo clients (default 100), ECHO_DURATION (default 5s)
 #   SLOW, FAST, OV_RATE, OV_PAYLOAD, OV_DURATION   overload phase
 #             (defaults 50, 50, 500, 2048, 10s)
+#   LONG_OVERLOAD  length of a second overload point on a fresh server
+#             (SLOW stalled + 10 reading clients, 1000 × 2 KiB readings/s;
+#             default 30s, 0 skips it): long enough for an unbounded queue
+#             to show in RSS, short of the 45 s heartbeat timeout
 #   OUT       directory for the raw results (default: a new temporary one)
 #
 # Loopback only; every server is started and stopped by its PID, and every
@@ -36,6 +40,7 @@ FAST=${FAST:-50}
 OV_RATE=${OV_RATE:-500}
 OV_PAYLOAD=${OV_PAYLOAD:-2048}
 OV_DURATION=${OV_DURATION:-10s}
+LONG_OVERLOAD=${LONG_OVERLOAD:-30s}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 
@@ -113,9 +118,20 @@ bench() {
 	cat "$OUT/$name-$run.log" >&2
 	echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	stop_server
+	[[ $LONG_OVERLOAD == 0 ]] && return 0
+	start_server "$name" "$@"
+	echo "== run $run: $name long overload (pid $SERVER_PID), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+	timeout 300 taskset -c 1 "$OUT/load" -json -timeout 4m \
+		-url "http://127.0.0.1:$PORT" -pid "$SERVER_PID" \
+		-clients $((SLOW + 11)) -rooms 0 -echo 0 \
+		-slow "$SLOW" -fast 10 -overload-rate 1000 \
+		-overload-payload 2048 -overload-duration "$LONG_OVERLOAD" \
+		>"$OUT/$name-$run-long.json" 2>"$OUT/$name-$run-long.log" || echo "run.sh: long overload against $name failed (run $run): $(tail -n 1 "$OUT/$name-$run-long.log")" >&2
+	cat "$OUT/$name-$run-long.log" >&2
+	stop_server
 }
 
-GO_FILES= NODE_FILES=
+GO_FILES= NODE_FILES= GO_LONG= NODE_LONG=
 for run in $(seq "$RUNS"); do
 	# Alternate which server goes first so drift in the machine's load
 	# does not always favour the same one.
@@ -128,6 +144,8 @@ for run in $(seq "$RUNS"); do
 	done
 	GO_FILES+="${GO_FILES:+,}$OUT/go-$run.json"
 	NODE_FILES+="${NODE_FILES:+,}$OUT/node-$run.json"
+	GO_LONG+="${GO_LONG:+,}$OUT/go-$run-long.json"
+	NODE_LONG+="${NODE_LONG:+,}$OUT/node-$run-long.json"
 done
 
 echo "Versions: $(go version | cut -d' ' -f3), Node.js $(node --version), socket.io $(grep -o '"version": *"[^"]*"' sio/testdata/interop/node_modules/socket.io/package.json | cut -d'"' -f4)"
@@ -135,3 +153,9 @@ echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "Raw results: $OUT"
 echo
 "$OUT/table" "gatewayd sio=$GO_FILES" "Node.js socket.io=$NODE_FILES"
+if [[ $LONG_OVERLOAD != 0 ]]; then
+	echo
+	echo "Long overload ($LONG_OVERLOAD, fresh server):"
+	echo
+	"$OUT/table" -only overload "gatewayd sio=$GO_LONG" "Node.js socket.io=$NODE_LONG"
+fi

@@ -2,6 +2,7 @@
 // into markdown tables with the median of each figure over the runs.
 //
 //	table go=run1-go.json,run2-go.json node=run1-node.json,run2-node.json
+//	table -only overload go=long-go.json node=long-node.json
 //
 // Each argument is a server label and its result files; rows follow the
 // argument order, so the servers of one point sit next to each other.
@@ -9,6 +10,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -63,12 +65,14 @@ type server struct {
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: table label=file.json[,file.json...] ...")
+	only := flag.String("only", "", "print only this table: connect, fanout, echo or overload (empty: all)")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: table [-only TABLE] label=file.json[,file.json...] ...")
 		os.Exit(2)
 	}
 	var servers []server
-	for _, arg := range os.Args[1:] {
+	for _, arg := range flag.Args() {
 		label, files, ok := strings.Cut(arg, "=")
 		if !ok || label == "" || files == "" {
 			fmt.Fprintf(os.Stderr, "table: bad argument %q, want label=file,...\n", arg)
@@ -87,7 +91,7 @@ func main() {
 		}
 		servers = append(servers, s)
 	}
-	write(os.Stdout, servers)
+	write(os.Stdout, servers, *only)
 }
 
 func load(path string) (result, error) {
@@ -141,10 +145,26 @@ func spread(runs []result, format string, f func(r result) (float64, bool)) stri
 	return fmt.Sprintf(format+" ("+format+"–"+format+")", m, lo, hi)
 }
 
-func write(w io.Writer, servers []server) {
+func write(w io.Writer, servers []server, only string) {
+	show := func(table string) bool { return only == "" || only == table }
 	all := func(f func(r result) float64) func(r result) (float64, bool) {
 		return func(r result) (float64, bool) { return f(r), true }
 	}
+	if show("connect") {
+		writeConnect(w, servers, all)
+	}
+	if show("fanout") {
+		writeFanout(w, servers)
+	}
+	if show("echo") {
+		writeEcho(w, servers, all)
+	}
+	if show("overload") {
+		writeOverload(w, servers)
+	}
+}
+
+func writeConnect(w io.Writer, servers []server, all func(f func(r result) float64) func(r result) (float64, bool)) {
 	fmt.Fprintln(w, "Connect:")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| server | runs | clients | connect time (s) | connects/s | RSS before (MiB) | RSS after (MiB) | RSS per connection (KiB) |")
@@ -163,6 +183,9 @@ func write(w io.Writer, servers []server) {
 			spread(s.runs, "%.1f", all(func(r result) float64 { return r.RSSPerConnKB })))
 	}
 
+}
+
+func writeFanout(w io.Writer, servers []server) {
 	var rates []float64
 	for _, s := range servers {
 		for _, r := range s.runs {
@@ -220,6 +243,9 @@ func write(w io.Writer, servers []server) {
 		}
 	}
 
+}
+
+func writeEcho(w io.Writer, servers []server, all func(f func(r result) float64) func(r result) (float64, bool)) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Echo with ack (one round trip outstanding per client):")
 	fmt.Fprintln(w)
@@ -235,6 +261,9 @@ func write(w io.Writer, servers []server) {
 			spread(s.runs, "%.1f", all(func(r result) float64 { return r.EchoP99ms })))
 	}
 
+}
+
+func writeOverload(w io.Writer, servers []server) {
 	ov := func(f func(r result) float64) func(r result) (float64, bool) {
 		return func(r result) (float64, bool) {
 			if r.Overload == nil {
