@@ -1,6 +1,6 @@
 // Command load is a load generator for the Socket.IO benchmark app (see
 // scripts/bench/node-server.js for its events). It speaks Engine.IO v4 /
-// Socket.IO v5 text frames over raw WebSockets and measures three things
+// Socket.IO v5 text frames over raw WebSockets and measures four things
 // against a server on loopback:
 //
 //   - connect: time to connect N clients and the server's RSS before and
@@ -8,7 +8,12 @@
 //   - fan-out: S subscribers spread over R rooms, one publisher per room,
 //     publishing at a total rate for a bounded duration: delivered
 //     messages/s, p50/p99 latency from a timestamp in the payload, loss;
-//   - echo: C clients doing echo-with-ack round trips, one outstanding each.
+//     With -rates, one such point per rate on the same connections, each
+//     with the server's CPU time from /proc/<pid>/stat;
+//   - echo: C clients doing echo-with-ack round trips, one outstanding each;
+//   - overload: clients that stop reading while one publisher sends to them
+//     and to clients that keep reading: the server's RSS peak and how many
+//     stalled clients it closed.
 //
 // Every phase is bounded in count and time, and -timeout bounds the run.
 //
