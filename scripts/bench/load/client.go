@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,11 @@ func parseFrame(b []byte) (frame, error) {
 		return frame{}, fmt.Errorf("%w: bare message frame", errProtocol)
 	}
 	rest := b[2:]
+	// Fast path for the fan-out's hot frame: 42["reading",{...}]. The
+	// payload is checked by whoever decodes it (fanoutSink.onEvent).
+	if bytes.HasPrefix(b, readingPrefix) && b[len(b)-1] == ']' {
+		return frame{kind: frameEvent, event: "reading", data: b[len(readingPrefix) : len(b)-1]}, nil
+	}
 	if len(rest) > 0 && rest[0] == '/' {
 		// Namespaced packets ("42/nsp,...") are not used by the bench app.
 		return frame{kind: frameOther}, nil
@@ -112,6 +118,8 @@ func parseFrame(b []byte) (frame, error) {
 	}
 }
 
+var readingPrefix = []byte(`42["reading",`)
+
 // wsURL turns the server's http(s) base URL into the Engine.IO WebSocket URL.
 func wsURL(base, path string) (string, error) {
 	u, err := url.Parse(base)
@@ -147,7 +155,21 @@ type client struct {
 
 	done    chan struct{}
 	readErr error
+
+	// stall is held by pause to stop the read loop between frames, so
+	// the server's writes back up as behind a slow client.
+	stall sync.Mutex
+
+	// readings counts the "reading" events received.
+	readings atomic.Int64
 }
+
+// pause stops reading from the connection (after at most one more frame)
+// until resume.
+func (c *client) pause() { c.stall.Lock() }
+
+// resume undoes pause.
+func (c *client) resume() { c.stall.Unlock() }
 
 // dial opens the WebSocket, waits for the Engine.IO open packet, connects to
 // "/" and starts the read loop.
@@ -206,6 +228,9 @@ func (c *client) readLoop() {
 	// The connection's lifetime is bounded by Close, not by a context.
 	ctx := context.Background()
 	for {
+		c.stall.Lock()
+		//lint:ignore SA2001 an empty critical section: waiting out a pause
+		c.stall.Unlock()
 		_, msg, err := c.conn.Read(ctx)
 		if err != nil {
 			c.readErr = err
@@ -227,6 +252,9 @@ func (c *client) readLoop() {
 				return
 			}
 		case frameEvent:
+			if f.event == "reading" {
+				c.readings.Add(1)
+			}
 			if c.onEvent != nil {
 				c.onEvent(f.event, f.data)
 			}

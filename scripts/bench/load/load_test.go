@@ -226,3 +226,31 @@ func TestRunAgainstNodeBenchServer(t *testing.T) {
 		t.Errorf("echo: %d round trips, %d errors, p50 %v", res.EchoCount, res.EchoErrors, res.EchoP50ms)
 	}
 }
+
+func TestParseCPU(t *testing.T) {
+	stat := "1234 (node server) (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 11 0 500 1000 2000\n"
+	if got := parseCPU([]byte(stat)); got != 325 {
+		t.Errorf("parseCPU = %d, want 250+75", got)
+	}
+	for _, bad := range []string{"", "1234 (x S 1", "1234 (x) S 1 2 3", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u s 0"} {
+		if got := parseCPU([]byte(bad)); got != -1 {
+			t.Errorf("parseCPU(%q) = %d, want -1", bad, got)
+		}
+	}
+}
+
+func TestParseStamp(t *testing.T) {
+	r, ok := parseStamp([]byte(`{"t":1700000000000000000,"e":-1,"seq":3,"pad":"xx"}`))
+	if !ok || r.T != 1700000000000000000 || r.E != -1 {
+		t.Errorf("parseStamp = %+v, %v", r, ok)
+	}
+	for _, bad := range []string{`{"e":1,"t":2}`, `{"t":1}`, `{"t":x,"e":1}`, `{"t":1,"e":2`, `[1]`, ``} {
+		if _, ok := parseStamp([]byte(bad)); ok {
+			t.Errorf("parseStamp(%q) accepted", bad)
+		}
+	}
+	f, err := parseFrame([]byte(`42["reading",{"t":5,"e":1}]`))
+	if err != nil || f.kind != frameEvent || f.event != "reading" || string(f.data) != `{"t":5,"e":1}` {
+		t.Errorf("parseFrame fast path = %+v, %v", f, err)
+	}
+}

@@ -1,6 +1,6 @@
 // Command load is a load generator for the Socket.IO benchmark app (see
 // scripts/bench/node-server.js for its events). It speaks Engine.IO v4 /
-// Socket.IO v5 text frames over raw WebSockets and measures three things
+// Socket.IO v5 text frames over raw WebSockets and measures four things
 // against a server on loopback:
 //
 //   - connect: time to connect N clients and the server's RSS before and
@@ -8,7 +8,12 @@
 //   - fan-out: S subscribers spread over R rooms, one publisher per room,
 //     publishing at a total rate for a bounded duration: delivered
 //     messages/s, p50/p99 latency from a timestamp in the payload, loss;
-//   - echo: C clients doing echo-with-ack round trips, one outstanding each.
+//     With -rates, one such point per rate on the same connections, each
+//     with the server's CPU time from /proc/<pid>/stat;
+//   - echo: C clients doing echo-with-ack round trips, one outstanding each;
+//   - overload: clients that stop reading while one publisher sends to them
+//     and to clients that keep reading: the server's RSS peak and how many
+//     stalled clients it closed.
 //
 // Every phase is bounded in count and time, and -timeout bounds the run.
 //
@@ -16,6 +21,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,6 +55,18 @@ type config struct {
 	echoDur     time.Duration
 	timeout     time.Duration
 	jsonOut     bool
+
+	// rates, when set, replaces rate: one fan-out point per rate, on the
+	// same connections.
+	rates []float64
+
+	// Overload phase: slow clients stop reading while one publisher
+	// sends to them and to fast clients; 0 slow clients skips it.
+	slow      int
+	fast      int
+	ovRate    float64
+	ovDur     time.Duration
+	ovPayload int
 }
 
 func main() {
@@ -67,7 +85,23 @@ func main() {
 	flag.DurationVar(&cfg.echoDur, "echo-duration", 3*time.Second, "echo phase time")
 	flag.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "bound on the whole run")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as one JSON object")
+	rates := flag.String("rates", "", "comma-separated publish rates, one fan-out point each (overrides -rate)")
+	flag.IntVar(&cfg.slow, "slow", 0, "overload phase: clients that stop reading (0 skips the phase)")
+	flag.IntVar(&cfg.fast, "fast", 50, "overload phase: clients that keep reading")
+	flag.Float64Var(&cfg.ovRate, "overload-rate", 500, "overload phase: publishes per second")
+	flag.DurationVar(&cfg.ovDur, "overload-duration", 10*time.Second, "overload phase: publishing time")
+	flag.IntVar(&cfg.ovPayload, "overload-payload", 1024, "overload phase: extra payload bytes per reading")
 	flag.Parse()
+	if *rates != "" {
+		for f := range strings.SplitSeq(*rates, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "load: bad -rates entry %q\n", f)
+				os.Exit(2)
+			}
+			cfg.rates = append(cfg.rates, r)
+		}
+	}
 
 	if _, err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -101,11 +135,47 @@ type results struct {
 	EchoP50ms   float64 `json:"echo_p50_ms,omitempty"`
 	EchoP99ms   float64 `json:"echo_p99_ms,omitempty"`
 	EchoErrors  int64   `json:"echo_errors,omitempty"`
+
+	// Points holds every fan-out point; the Fanout fields above repeat
+	// the last one.
+	Points   []point   `json:"points,omitempty"`
+	Overload *overload `json:"overload,omitempty"`
+}
+
+// point is one fan-out measurement at one publish rate.
+type point struct {
+	Rate          float64 `json:"rate"`
+	Published     int64   `json:"published"`
+	Expected      int64   `json:"expected"`
+	Delivered     int64   `json:"delivered"`
+	DeliveredRate float64 `json:"delivered_per_second"`
+	LossPercent   float64 `json:"loss_percent"`
+	P50ms         float64 `json:"p50_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	CPUPercent    float64 `json:"server_cpu_percent"`
+	RSSKB         int64   `json:"rss_kb,omitempty"`
+}
+
+// overload is what the overload phase measured.
+type overload struct {
+	Slow          int     `json:"slow"`
+	Fast          int     `json:"fast"`
+	Rate          float64 `json:"rate"`
+	PayloadBytes  int     `json:"payload_bytes"`
+	Published     int64   `json:"published"`
+	FastExpected  int64   `json:"fast_expected"`
+	FastDelivered int64   `json:"fast_delivered"`
+	RSSBeforeKB   int64   `json:"rss_before_kb"`
+	RSSPeakKB     int64   `json:"rss_peak_kb"`
+	RSSEndKB      int64   `json:"rss_end_kb"`
+	SlowClosed    int     `json:"slow_closed"`
+	CPUPercent    float64 `json:"server_cpu_percent"`
 }
 
 // reading is the payload a publisher sends and subscribers receive.
 type reading struct {
 	T   int64  `json:"t"` // UnixNano when published
+	E   int64  `json:"e"` // measurement epoch: late arrivals from an earlier point are ignored
 	Seq int64  `json:"seq"`
 	Pad string `json:"pad,omitempty"`
 }
@@ -132,10 +202,21 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-clients (%d) must be at least -echo (%d)", cfg.clients, cfg.echo)
 	case cfg.rooms > 0 && (cfg.rate <= 0 || cfg.rate > 1e6):
 		return errors.New("-rate must be in (0, 1e6]")
+	case len(cfg.rates) > 20:
+		return errors.New("-rates takes at most 20 rates")
+	case cfg.slow < 0 || cfg.fast < 0 || (cfg.slow > 0 && cfg.slow+cfg.fast+1 > cfg.clients):
+		return fmt.Errorf("-clients (%d) must be at least -slow + -fast + 1", cfg.clients)
+	case cfg.slow > 0 && (cfg.ovRate <= 0 || cfg.ovRate > 1e5 || cfg.ovDur <= 0 || cfg.ovDur > 5*time.Minute || cfg.ovPayload < 0 || cfg.ovPayload > 1<<20):
+		return errors.New("overload settings out of range")
 	case cfg.duration <= 0 || cfg.duration > 10*time.Minute || cfg.echoDur <= 0 || cfg.echoDur > 10*time.Minute:
 		return errors.New("durations must be in (0, 10m]")
 	case cfg.payload < 0 || cfg.payload > 1<<20:
 		return errors.New("-payload must be in 0..1MiB")
+	}
+	for _, r := range cfg.rates {
+		if r <= 0 || r > 1e6 {
+			return errors.New("-rates entries must be in (0, 1e6]")
+		}
 	}
 	return nil
 }
@@ -185,12 +266,28 @@ func run(cfg config) (results, error) {
 
 	// Phase 2: fan-out.
 	if cfg.rooms > 0 {
-		if err := fanout(ctx, cfg, clients, sink, &res); err != nil {
+		if err := joinRooms(ctx, cfg, clients); err != nil {
 			return res, fmt.Errorf("fan-out phase: %w", err)
 		}
-		res.RSSFanoutKB = readRSS(cfg.pid)
-		report(cfg, "fanout", fmt.Sprintf("%d subs in %d rooms, %d published, %d/%d delivered (%.0f msg/s), loss %.2f%%, latency p50 %.2f ms p99 %.2f ms",
-			res.Subscribers, res.Rooms, res.Published, res.Delivered, res.Expected, res.DeliveredRate, res.LossPercent, res.FanoutP50ms, res.FanoutP99ms))
+		rates := cfg.rates
+		if len(rates) == 0 {
+			rates = []float64{cfg.rate}
+		}
+		res.Rooms = cfg.rooms
+		res.Subscribers = cfg.subs
+		for i, rate := range rates {
+			pt, err := fanout(ctx, cfg, rate, int64(i+1), clients, sink)
+			if err != nil {
+				return res, fmt.Errorf("fan-out phase at %g/s: %w", rate, err)
+			}
+			res.Points = append(res.Points, pt)
+			res.Published, res.Expected, res.Delivered = pt.Published, pt.Expected, pt.Delivered
+			res.DeliveredRate, res.LossPercent = pt.DeliveredRate, pt.LossPercent
+			res.FanoutP50ms, res.FanoutP99ms = pt.P50ms, pt.P99ms
+			res.RSSFanoutKB = pt.RSSKB
+			report(cfg, "fanout", fmt.Sprintf("%d subs in %d rooms at %g pub/s: %d published, %d/%d delivered (%.0f msg/s), loss %.2f%%, latency p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, RSS %d kB",
+				cfg.subs, cfg.rooms, rate, pt.Published, pt.Delivered, pt.Expected, pt.DeliveredRate, pt.LossPercent, pt.P50ms, pt.P99ms, pt.CPUPercent, pt.RSSKB))
+		}
 	}
 
 	// Phase 3: echo with ack.
@@ -201,6 +298,17 @@ func run(cfg config) (results, error) {
 		report(cfg, "echo", fmt.Sprintf("%d clients, %d round trips (%.0f/s), latency p50 %.2f ms p99 %.2f ms, %d errors",
 			res.EchoClients, res.EchoCount, res.EchoRate, res.EchoP50ms, res.EchoP99ms, res.EchoErrors))
 	}
+
+	// Phase 4: overload with clients that stop reading.
+	if cfg.slow > 0 {
+		ov, err := overloadPhase(ctx, cfg, clients, sink)
+		if err != nil {
+			return res, fmt.Errorf("overload phase: %w", err)
+		}
+		res.Overload = &ov
+		report(cfg, "overload", fmt.Sprintf("%d stalled + %d reading clients, %d published at %g/s (%d B): fast got %d/%d; server RSS %d kB -> peak %d kB, end %d kB; %d stalled clients closed by the server; CPU %.0f%%",
+			ov.Slow, ov.Fast, ov.Published, ov.Rate, ov.PayloadBytes, ov.FastDelivered, ov.FastExpected, ov.RSSBeforeKB, ov.RSSPeakKB, ov.RSSEndKB, ov.SlowClosed, ov.CPUPercent))
+	}
 	if cfg.jsonOut {
 		b, _ := json.Marshal(res)
 		fmt.Println(string(b))
@@ -208,12 +316,14 @@ func run(cfg config) (results, error) {
 	return res, nil
 }
 
+var started = time.Now()
+
 func report(cfg config, phase, line string) {
+	out := os.Stdout
 	if cfg.jsonOut {
-		fmt.Fprintf(os.Stderr, "%-8s %s\n", phase, line)
-		return
+		out = os.Stderr
 	}
-	fmt.Printf("%-8s %s\n", phase, line)
+	fmt.Fprintf(out, "%6.1fs %-8s %s\n", time.Since(started).Seconds(), phase, line)
 }
 
 // connectAll dials n clients with at most conc dials in flight; every
@@ -258,6 +368,7 @@ func connectAll(ctx context.Context, endpoint string, n, conc int, sink *fanoutS
 // fanoutSink counts "reading" events and records their latency.
 type fanoutSink struct {
 	active    atomic.Bool
+	epoch     atomic.Int64
 	delivered atomic.Int64
 	last      atomic.Int64 // UnixNano of the latest delivery
 	bad       atomic.Int64
@@ -268,9 +379,17 @@ func (s *fanoutSink) onEvent(name string, data []byte) {
 	if name != "reading" || !s.active.Load() {
 		return
 	}
-	var r reading
-	if err := json.Unmarshal(data, &r); err != nil || r.T == 0 {
+	r, ok := parseStamp(data)
+	if !ok {
+		if err := json.Unmarshal(data, &r); err != nil {
+			r.T = 0
+		}
+	}
+	if r.T == 0 {
 		s.bad.Add(1)
+		return
+	}
+	if r.E != s.epoch.Load() {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -279,42 +398,92 @@ func (s *fanoutSink) onEvent(name string, data []byte) {
 	s.lat.add(time.Duration(now - r.T))
 }
 
-// fanout makes subs subscribers join rooms round robin and one publisher per
-// room publish at cfg.rate in total for cfg.duration.
-func fanout(ctx context.Context, cfg config, clients []*client, sink *fanoutSink, res *results) error {
+// parseStamp reads T and E from a reading as this program encodes it
+// ({"t":N,"e":N,...}; both servers forward it byte for byte or re-encode it
+// in the same key order) without a full JSON decode, which would make the
+// load generator the bottleneck of the fan-out. ok is false for any other
+// shape, and the caller falls back to encoding/json.
+func parseStamp(b []byte) (r reading, ok bool) {
+	num := func(b []byte, key string) (int64, []byte, bool) {
+		if !bytes.HasPrefix(b, []byte(key)) {
+			return 0, nil, false
+		}
+		b = b[len(key):]
+		i := 0
+		if i < len(b) && b[i] == '-' {
+			i++
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		n, err := strconv.ParseInt(string(b[:i]), 10, 64)
+		return n, b[i:], err == nil
+	}
+	t, rest, ok := num(b, `{"t":`)
+	if !ok {
+		return r, false
+	}
+	e, rest, ok := num(rest, `,"e":`)
+	if !ok || len(rest) == 0 || (rest[0] != ',' && rest[0] != '}') || b[len(b)-1] != '}' {
+		return r, false
+	}
+	return reading{T: t, E: e}, true
+}
+
+// reset starts a new measurement: only readings of epoch count from now on.
+func (s *fanoutSink) reset(epoch int64) {
+	s.active.Store(false)
+	s.epoch.Store(epoch)
+	s.delivered.Store(0)
+	s.last.Store(0)
+	s.lat.mu.Lock()
+	s.lat.d = s.lat.d[:0]
+	s.lat.mu.Unlock()
+}
+
+func roomName(i int) string { return "room-" + strconv.Itoa(i) }
+
+// joinRooms makes the subscribers join the rooms round robin and the
+// publishers one room each.
+func joinRooms(ctx context.Context, cfg config, clients []*client) error {
 	subs := clients[:cfg.subs]
 	pubs := clients[cfg.subs : cfg.subs+cfg.rooms]
-	members := make([]int64, cfg.rooms)
-	room := func(i int) string { return "room-" + strconv.Itoa(i) }
-
 	// Join, then an echo round trip per client as a barrier: the server
 	// handles a socket's events in order, so once the ack is back the
 	// join has taken effect.
-	join := func(c *client, r int) error {
-		if err := c.emit(ctx, "join", room(r)); err != nil {
+	join := func(c *client, room string) error {
+		if err := c.emit(ctx, "join", room); err != nil {
 			return err
 		}
 		_, err := c.call(ctx, "echo", "sync")
 		return err
 	}
-	for i := range subs {
+	if err := parallel(ctx, len(subs), 32, func(i int) error { return join(subs[i], roomName(i%cfg.rooms)) }); err != nil {
+		return err
+	}
+	return parallel(ctx, len(pubs), 32, func(i int) error { return join(pubs[i], roomName(i)) })
+}
+
+// fanout makes one publisher per room publish at rate in total for
+// cfg.duration (the rooms are joined by joinRooms) and measures one point.
+func fanout(ctx context.Context, cfg config, rate float64, epoch int64, clients []*client, sink *fanoutSink) (point, error) {
+	pt := point{Rate: rate}
+	pubs := clients[cfg.subs : cfg.subs+cfg.rooms]
+	members := make([]int64, cfg.rooms)
+	for i := range cfg.subs {
 		members[i%cfg.rooms]++
-	}
-	if err := parallel(ctx, len(subs), 32, func(i int) error { return join(subs[i], i%cfg.rooms) }); err != nil {
-		return err
-	}
-	if err := parallel(ctx, len(pubs), 32, func(i int) error { return join(pubs[i], i) }); err != nil {
-		return err
 	}
 
 	pad := strings.Repeat("x", cfg.payload)
-	perRoom := cfg.rate / float64(cfg.rooms)
+	perRoom := rate / float64(cfg.rooms)
 	interval := time.Duration(float64(time.Second) / perRoom)
 	maxPerRoom := int64(math.Ceil(perRoom*cfg.duration.Seconds())) + 1
 	var published, expected atomic.Int64
+	sink.reset(epoch)
 	sink.active.Store(true)
 	pctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
+	cpu0 := readCPU(cfg.pid)
 	start := time.Now()
 	var wg sync.WaitGroup
 	var pubErr atomic.Value
@@ -335,7 +504,7 @@ func fanout(ctx context.Context, cfg config, clients []*client, sink *fanoutSink
 				if pctx.Err() != nil {
 					return
 				}
-				msg := reading{T: time.Now().UnixNano(), Seq: seq, Pad: pad}
+				msg := reading{T: time.Now().UnixNano(), E: epoch, Seq: seq, Pad: pad}
 				if err := p.emit(ctx, "publish", msg); err != nil {
 					pubErr.Store(err)
 					return
@@ -349,7 +518,7 @@ func fanout(ctx context.Context, cfg config, clients []*client, sink *fanoutSink
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err, _ := pubErr.Load().(error); err != nil {
-		return err
+		return pt, err
 	}
 	// Wait (bounded) for deliveries still in flight.
 	want := expected.Load()
@@ -358,27 +527,148 @@ func fanout(ctx context.Context, cfg config, clients []*client, sink *fanoutSink
 		time.Sleep(20 * time.Millisecond)
 	}
 	sink.active.Store(false)
+	cpu1 := readCPU(cfg.pid)
 
-	res.Rooms = cfg.rooms
-	res.Subscribers = cfg.subs
-	res.Published = published.Load()
-	res.Expected = want
-	res.Delivered = sink.delivered.Load()
+	pt.Published = published.Load()
+	pt.Expected = want
+	pt.Delivered = sink.delivered.Load()
 	// Deliveries can trail the publishing window when the server falls
 	// behind, so the rate is over the time until the last one arrived.
 	if last := time.Unix(0, sink.last.Load()); last.Sub(start) > elapsed {
 		elapsed = last.Sub(start)
 	}
-	res.DeliveredRate = float64(res.Delivered) / elapsed.Seconds()
+	pt.DeliveredRate = float64(pt.Delivered) / elapsed.Seconds()
 	if want > 0 {
-		res.LossPercent = 100 * float64(want-res.Delivered) / float64(want)
+		pt.LossPercent = 100 * float64(want-pt.Delivered) / float64(want)
 	}
-	res.FanoutP50ms = ms(sink.lat.quantile(0.50))
-	res.FanoutP99ms = ms(sink.lat.quantile(0.99))
+	pt.P50ms = ms(sink.lat.quantile(0.50))
+	pt.P99ms = ms(sink.lat.quantile(0.99))
+	// CPU over the publishing window and the drain after it.
+	if cpu0 >= 0 && cpu1 >= 0 {
+		pt.CPUPercent = 100 * float64(cpu1-cpu0) / clockTicks / time.Since(start).Seconds()
+	}
+	pt.RSSKB = readRSS(cfg.pid)
 	if n := sink.bad.Load(); n > 0 {
-		return fmt.Errorf("%d readings with an unparsable payload", n)
+		return pt, fmt.Errorf("%d readings with an unparsable payload", n)
 	}
-	return nil
+	return pt, nil
+}
+
+// overloadPhase puts cfg.slow clients that stop reading and cfg.fast
+// clients that keep reading in one room and publishes large readings to it
+// for cfg.ovDur, sampling the server's RSS; then it resumes the stalled
+// clients and counts those the server has closed.
+func overloadPhase(ctx context.Context, cfg config, clients []*client, sink *fanoutSink) (overload, error) {
+	ov := overload{Slow: cfg.slow, Fast: cfg.fast, Rate: cfg.ovRate, PayloadBytes: cfg.ovPayload}
+	slow := clients[:cfg.slow]
+	fast := clients[cfg.slow : cfg.slow+cfg.fast]
+	pub := clients[cfg.slow+cfg.fast]
+	const room = "overload"
+	members := append(append([]*client(nil), slow...), fast...)
+	members = append(members, pub)
+	err := parallel(ctx, len(members), 32, func(i int) error {
+		c := members[i]
+		if err := c.emit(ctx, "join", room); err != nil {
+			return err
+		}
+		_, err := c.call(ctx, "echo", "sync")
+		return err
+	})
+	if err != nil {
+		return ov, err
+	}
+	const epoch = -1
+	sink.reset(epoch)
+	sink.active.Store(true)
+	for _, c := range slow {
+		c.pause()
+	}
+	// Resumed on every path, so that closing the clients cannot hang.
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			for _, c := range slow {
+				c.resume()
+			}
+		}
+	}
+	defer resume()
+
+	var fast0 int64
+	for _, c := range fast {
+		fast0 += c.readings.Load()
+	}
+	ov.RSSBeforeKB = readRSS(cfg.pid)
+	ov.RSSPeakKB = ov.RSSBeforeKB
+	pctx, cancel := context.WithTimeout(ctx, cfg.ovDur)
+	defer cancel()
+	samplerDone := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+				if kb := readRSS(cfg.pid); kb > ov.RSSPeakKB {
+					ov.RSSPeakKB = kb
+				}
+			}
+		}
+	}()
+	cpu0 := readCPU(cfg.pid)
+	start := time.Now()
+	pad := strings.Repeat("x", cfg.ovPayload)
+	interval := time.Duration(float64(time.Second) / cfg.ovRate)
+	next := start
+	for seq := int64(0); pctx.Err() == nil; seq++ {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-pctx.Done():
+			}
+			if pctx.Err() != nil {
+				break
+			}
+		}
+		msg := reading{T: time.Now().UnixNano(), E: epoch, Seq: seq, Pad: pad}
+		if err := pub.emit(pctx, "publish", msg); err != nil {
+			break // the server stopped taking publishes: the phase is over
+		}
+		ov.Published++
+		next = next.Add(interval)
+	}
+	<-samplerDone
+	// Let the fast clients drain what the server already queued for them.
+	time.Sleep(time.Second)
+	ov.FastExpected = ov.Published * int64(cfg.fast)
+	for _, c := range fast {
+		ov.FastDelivered += c.readings.Load()
+	}
+	ov.FastDelivered -= fast0
+	ov.RSSEndKB = readRSS(cfg.pid)
+	if kb := ov.RSSEndKB; kb > ov.RSSPeakKB {
+		ov.RSSPeakKB = kb
+	}
+	if cpu1 := readCPU(cfg.pid); cpu0 >= 0 && cpu1 >= 0 {
+		ov.CPUPercent = 100 * float64(cpu1-cpu0) / clockTicks / time.Since(start).Seconds()
+	}
+	sink.active.Store(false)
+	resume()
+	// A stalled client the server closed reads what its kernel buffers
+	// hold and then the close; one the server kept reads on.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, c := range slow {
+		select {
+		case <-c.done:
+			ov.SlowClosed++
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	return ov, nil
 }
 
 // echo runs echo-with-ack round trips on every client, one outstanding each,
@@ -488,6 +778,45 @@ func (s *samples) quantile(q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// clockTicks is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
+// 100 on Linux).
+const clockTicks = 100
+
+// readCPU returns the utime+stime of pid in clock ticks, or -1 when pid is 0
+// or unreadable.
+func readCPU(pid int) int64 {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	return parseCPU(b)
+}
+
+// parseCPU extracts utime+stime (fields 14 and 15) from the text of
+// /proc/<pid>/stat, or -1 when malformed. The command name (field 2) may
+// hold spaces and parentheses, so fields are counted after its last ')'.
+func parseCPU(stat []byte) int64 {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state), so utime is f[11] and stime f[12].
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return u + st
+}
 
 // readRSS returns the VmRSS of pid in kB, or 0 when pid is 0 or unreadable.
 func readRSS(pid int) int64 {
