@@ -160,7 +160,11 @@ test_arm() {
 		# tests share its compiled SQLite and exercise what ships.
 		# QEMU_LD_PREFIX only matters if a binary ends up dynamic.
 		# shellcheck disable=SC2086 # flags and pkgs are word lists
-		CGO_ENABLED=1 GOOS=linux GOARCH=$GOARCH GOARM=$GOARM CC=$CC QEMU_LD_PREFIX=$LDPREFIX \
+		# GATEWAYD_STRICT is left out: the strict run is make test on the
+		# host, and inside the private user namespace some setups cannot
+		# be made (store's read-only file test needs chattr +i), so those
+		# tests skip here instead of failing.
+		env -u GATEWAYD_STRICT CGO_ENABLED=1 GOOS=linux GOARCH=$GOARCH GOARM=$GOARM CC=$CC QEMU_LD_PREFIX=$LDPREFIX \
 			"${wrap[@]}" "$GO" test -count=1 -timeout "${TEST_ARM_TIMEOUT:-20m}" $flags \
 			-tags "$TAGS" -ldflags '-linkmode external -extldflags -static' \
 			-exec "$QEMU" $pkgs
