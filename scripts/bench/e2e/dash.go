@@ -24,6 +24,8 @@ type phaseState struct {
 	// sent[dev][seq] is the send time in ns after base, plus one (0 means
 	// not sent).
 	sent [][]atomic.Int64
+	// burst[dev][seq] marks the readings sent in a burst.
+	burst [][]atomic.Bool
 	// next[dev] is the number of readings device dev sent; only the
 	// device's publisher writes it, read after the publishers stopped.
 	next []int
@@ -37,15 +39,18 @@ type dashPhase struct {
 	dups      atomic.Int64      // further arrivals
 	stray     atomic.Int64      // readings of unknown devices, keys or sequence numbers
 	mu        sync.Mutex
-	lat       []time.Duration
+	lat       []time.Duration // every arrival
+	latSteady []time.Duration // arrivals of readings not sent in a burst
 }
 
 // newPhaseState allocates the records of phase id for n devices sending at
 // most perDev readings each, and the dashboards' subscriptions.
 func newPhaseState(id int64, n, perDev int, dashes []*dashboard) *phaseState {
 	ps := &phaseState{id: id, sent: make([][]atomic.Int64, n), next: make([]int, n), dash: make([]*dashPhase, len(dashes))}
+	ps.burst = make([][]atomic.Bool, n)
 	for i := range ps.sent {
 		ps.sent[i] = make([]atomic.Int64, perDev)
+		ps.burst[i] = make([]atomic.Bool, perDev)
 	}
 	for i, d := range dashes {
 		dp := &dashPhase{recv: make([][]atomic.Uint32, len(d.devs))}
@@ -120,6 +125,9 @@ func dialDashboard(ctx context.Context, url string, idx int, devs []int, ids []s
 		lat := now.Sub(ps.base) - time.Duration(st-1)
 		dp.mu.Lock()
 		dp.lat = append(dp.lat, lat)
+		if !ps.burst[devs[s]][seq].Load() {
+			dp.latSteady = append(dp.latSteady, lat)
+		}
 		dp.mu.Unlock()
 	})
 	connected := make(chan struct{}, 1)

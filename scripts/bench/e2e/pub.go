@@ -194,9 +194,10 @@ func (l load) perDeviceCap(n int) int {
 // publishPhase runs the publishers of a phase: each worker owns every
 // workers-th device and paces itself on the wall clock (every tick it sends
 // what is due), so a slow tick is caught up rather than lost. send is called
-// with the device index and returns the value to publish, or false when the
+// with the device index and whether the reading belongs to a burst, and
+// returns the value to publish, or false when the
 // device has no room left. It returns the readings published.
-func publishPhase(ctx context.Context, devs []*device, l load, send func(dev int) (int64, bool)) (int64, error) {
+func publishPhase(ctx context.Context, devs []*device, l load, send func(dev int, burst bool) (int64, bool)) (int64, error) {
 	w := l.workers
 	if w <= 0 {
 		w = 4
@@ -218,8 +219,8 @@ func publishPhase(ctx context.Context, devs []*device, l load, send func(dev int
 				mine = append(mine, i)
 			}
 			rate := l.total * float64(len(mine)) / float64(len(devs))
-			pub := func(i int) bool {
-				v, ok := send(i)
+			pub := func(i int, burst bool) bool {
+				v, ok := send(i, burst)
 				if !ok {
 					return true
 				}
@@ -242,7 +243,7 @@ func publishPhase(ctx context.Context, devs []*device, l load, send func(dev int
 				}
 				due := int64(el.Seconds() * rate)
 				for ; sent < due; sent++ {
-					if !pub(mine[next]) {
+					if !pub(mine[next], false) {
 						return
 					}
 					next = (next + 1) % len(mine)
@@ -255,7 +256,7 @@ func publishPhase(ctx context.Context, devs []*device, l load, send func(dev int
 					for j := 0; j < nb && j < len(mine); j++ {
 						i := mine[(bursts*7919+j*31)%len(mine)]
 						for range l.burstSize {
-							if !pub(i) {
+							if !pub(i, true) {
 								return
 							}
 						}
