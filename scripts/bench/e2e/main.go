@@ -230,6 +230,8 @@ type result struct {
 	GatewayRSSKB  int64         `json:"gateway_rss_kb"`  // VmRSS at the end
 	GatewayHWMKB  int64         `json:"gateway_hwm_kb"`  // peak RSS so far
 	LoadCPU       float64       `json:"load_cpu"`        // cores the load generator used
+	GatewayWait   float64       `json:"gateway_runq"`    // gateway threads waiting for a CPU, on average
+	LoadWait      float64       `json:"load_runq"`       // load threads waiting for a CPU, on average
 	LoadAvg       float64       `json:"load_avg"`        // machine 1-minute load average at the end
 	Dropped       float64       `json:"dropped"`         // gatewayd_dropped_total delta
 	OK            bool          `json:"ok"`              // a ceiling step passed
@@ -253,7 +255,7 @@ type report struct {
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "devices %d, dashboards %d × %d devices, gateway pinned: %v\n", r.Devices, r.Dashboards, r.PerDash, r.Pinned)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\ttarget/s\tpublished/s\texpected\tmissing\tdup\tp50 ms\tp99 ms\tp99 no-burst\tmax ms\tstored/s\tstored\tgw CPU\tgw RSS MB\tload CPU\tload avg\tverdict\t")
+	fmt.Fprintln(tw, "phase\ttarget/s\tpublished/s\texpected\tmissing\tdup\tp50 ms\tp99 ms\tp99 no-burst\tmax ms\tstored/s\tstored\tgw CPU\tgw runq\tgw RSS MB\tload CPU\tload runq\tload avg\tverdict\t")
 	row := func(x result) {
 		noBurst := "-"
 		if x.BurstReadings > 0 {
@@ -263,10 +265,10 @@ func (r *report) print(w io.Writer) {
 		if !x.OK {
 			v = "FAIL: " + x.Why
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%.1f\t%.0f\t%d/%d\t%.0f%%\t%.1f\t%.0f%%\t%.1f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%.1f\t%.0f\t%d/%d\t%.0f%%\t%.2f\t%.1f\t%.0f%%\t%.2f\t%.1f\t%s\t\n",
 			x.Phase, x.TargetRate, x.PublishRate, x.Expected, x.Missing, x.Duplicates,
 			ms(x.P50), ms(x.P99), noBurst, ms(x.Max), x.StoredPerSec, x.Stored, x.Published,
-			100*x.GatewayCPU, float64(x.GatewayRSSKB)/1024, 100*x.LoadCPU, x.LoadAvg, v)
+			100*x.GatewayCPU, x.GatewayWait, float64(x.GatewayRSSKB)/1024, 100*x.LoadCPU, x.LoadWait, x.LoadAvg, v)
 	}
 	if r.Steady != nil {
 		row(*r.Steady)
@@ -515,11 +517,13 @@ func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 		return res, err
 	}
 	drop0 := droppedTotal(ctx, p.httpURL)
-	var gcpu0, lcpu0 time.Duration
+	var gcpu0, lcpu0, gwait0, lwait0 time.Duration
 	if p.pid > 0 {
 		gcpu0, _ = cpuTime(p.pid)
+		gwait0, _ = runqWait(p.pid)
 	}
 	lcpu0, _ = cpuTime(os.Getpid())
+	lwait0, _ = runqWait(os.Getpid())
 	var bursts atomic.Int64 // the publishers run concurrently
 	start := time.Now()
 	pub, err := publishPhase(ctx, p.devs, l, func(dev int, burst bool) (int64, bool) {
@@ -541,9 +545,15 @@ func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 		if c, err := cpuTime(p.pid); err == nil {
 			res.GatewayCPU = (c - gcpu0).Seconds() / window.Seconds()
 		}
+		if w, err := runqWait(p.pid); err == nil {
+			res.GatewayWait = (w - gwait0).Seconds() / window.Seconds()
+		}
 	}
 	if c, err := cpuTime(os.Getpid()); err == nil {
 		res.LoadCPU = (c - lcpu0).Seconds() / window.Seconds()
+	}
+	if w, err := runqWait(os.Getpid()); err == nil {
+		res.LoadWait = (w - lwait0).Seconds() / window.Seconds()
 	}
 	res.Published = pub
 	res.BurstReadings = bursts.Load()
@@ -607,8 +617,8 @@ func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 		res.P99NoBurst = latSteady[min(len(latSteady)-1, len(latSteady)*99/100)]
 	}
 	res.OK, res.Why = verdict(res, p.cfg.maxP99)
-	p.logf("%s: published %d (%.0f/s), missing %d, dup %d, p50 %.1f ms, p99 %.1f ms, stored %d, gw CPU %.0f%%: %v %s",
-		name, pub, res.PublishRate, res.Missing, res.Duplicates, ms(res.P50), ms(res.P99), res.Stored, 100*res.GatewayCPU, res.OK, res.Why)
+	p.logf("%s: published %d (%.0f/s), missing %d, dup %d, p50 %.1f ms, p99 %.1f ms, stored %d, gw CPU %.0f%% runq %.2f, load CPU %.0f%% runq %.2f: %v %s",
+		name, pub, res.PublishRate, res.Missing, res.Duplicates, ms(res.P50), ms(res.P99), res.Stored, 100*res.GatewayCPU, res.GatewayWait, 100*res.LoadCPU, res.LoadWait, res.OK, res.Why)
 	return res, nil
 }
 

@@ -270,3 +270,28 @@ func committedOffset(ctx context.Context, httpURL string) (int64, error) {
 	}
 	return 0, errors.New("e2e: gatewayd_store_committed_offset not in /metrics")
 }
+
+// runqWait returns how long the threads of a process have waited on a run
+// queue, runnable but not running (second field of
+// /proc/<pid>/task/<tid>/schedstat, summed over the live threads). Its
+// growth over a phase shows CPU contention, which CPU time cannot.
+func runqWait(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		sum += n
+	}
+	return time.Duration(sum), nil
+}
