@@ -35,6 +35,9 @@ func TestSmoke(t *testing.T) {
 	cfg.dataDir = t.TempDir()
 	// The test shares the machine with its caller: no pinning.
 	cfg.pin = false
+	// The drain ends as soon as everything arrived; a long bound keeps a
+	// loaded machine from failing the test.
+	cfg.drain = 15 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var log strings.Builder
@@ -65,6 +68,11 @@ func TestSmoke(t *testing.T) {
 	// Bursts add readings on top of the steady rate.
 	if s := rep.Steady; s.Published <= int64(float64(cfg.devices)*cfg.rate*cfg.duration.Seconds()) {
 		t.Errorf("steady phase published %d: no bursts", s.Published)
+	}
+	if t.Failed() {
+		var b strings.Builder
+		rep.print(&b)
+		t.Logf("log:\n%s\nreport:\n%s", log.String(), b.String())
 	}
 	rep.print(io.Discard)
 }
