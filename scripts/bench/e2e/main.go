@@ -27,8 +27,8 @@
 // Everything is loopback, bounded in count and time (-timeout), and stops by
 // itself. -short is a smoke run of a few seconds.
 //
-//	go build -o /tmp/gatewayd ./cmd/gatewayd
-//	go run ./scripts/bench/e2e -bin /tmp/gatewayd
+//	go build -o bin/gatewayd ./cmd/gatewayd
+//	go run ./scripts/bench/e2e -bin bin/gatewayd
 package main
 
 import (
