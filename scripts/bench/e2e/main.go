@@ -309,7 +309,11 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*report, error) {
 			return nil, errors.New("give -bin (a gatewayd binary) or -attach")
 		}
 		dir := cfg.dataDir
-		if dir == "" {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+		} else {
 			d, err := os.MkdirTemp("", "gatewayd-e2e-")
 			if err != nil {
 				return nil, err
