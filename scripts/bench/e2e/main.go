@@ -38,6 +38,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -182,7 +183,7 @@ func restoreSet(c *config, keep config, set map[string]bool) {
 	}
 }
 
-// parseRates parses a comma-separated list of positive rates.
+// parseRates parses a comma-separated list of positive, finite rates.
 func parseRates(s string) ([]float64, error) {
 	var out []float64
 	for f := range strings.SplitSeq(s, ",") {
@@ -191,7 +192,7 @@ func parseRates(s string) ([]float64, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || v <= 0 {
+		if err != nil || !(v > 0) || math.IsInf(v, 1) {
 			return nil, fmt.Errorf("bad ceiling rate %q", f)
 		}
 		out = append(out, v)

@@ -75,35 +75,48 @@ func dialDevice(ctx context.Context, addr, id string, qos byte) (*device, error)
 }
 
 // readLoop consumes what the broker sends (PUBACKs for QoS 1) until the
-// connection closes, counting acknowledgements.
+// connection closes or sends something malformed, counting acknowledgements.
 func (d *device) readLoop() {
 	r := bufio.NewReader(d.conn)
 	for {
-		h, err := r.ReadByte()
+		typ, n, err := readHeader(r)
+		if err == nil {
+			_, err = r.Discard(n)
+		}
 		if err != nil {
 			d.closed.Store(true)
+			_ = d.conn.Close()
 			return
 		}
-		// Remaining length: up to four 7-bit groups.
-		n, mul := 0, 1
-		for i := 0; i < 4; i++ {
-			b, err := r.ReadByte()
-			if err != nil {
-				d.closed.Store(true)
-				return
-			}
-			n += int(b&0x7f) * mul
-			mul *= 128
-			if b&0x80 == 0 {
-				break
-			}
-		}
-		if _, err := r.Discard(n); err != nil {
-			d.closed.Store(true)
-			return
-		}
-		if h>>4 == packets.Puback {
+		if typ == packets.Puback {
 			d.acks.Add(1)
+		}
+	}
+}
+
+// errBadLength means a packet's remaining length runs over four bytes.
+var errBadLength = errors.New("e2e: malformed MQTT remaining length")
+
+// readHeader reads an MQTT fixed header: the packet type and the remaining
+// length (one to four 7-bit groups, low group first).
+func readHeader(r io.ByteReader) (typ byte, n int, err error) {
+	h, err := r.ReadByte()
+	if err != nil {
+		return 0, 0, err
+	}
+	mul := 1
+	for i := 0; ; i++ {
+		if i == 4 {
+			return 0, 0, errBadLength
+		}
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, 0, err
+		}
+		n += int(b&0x7f) * mul
+		mul *= 128
+		if b&0x80 == 0 {
+			return h >> 4, n, nil
 		}
 	}
 }
