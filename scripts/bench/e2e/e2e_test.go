@@ -77,6 +77,27 @@ func TestSmoke(t *testing.T) {
 	rep.print(io.Discard)
 }
 
+// TestSmokeQoS1 runs the steady smoke phase with acknowledged publishes:
+// every publish must be acknowledged by the broker and reach both dashboards.
+func TestSmokeQoS1(t *testing.T) {
+	bin := buildGateway(t)
+	cfg := short(defaults())
+	cfg.bin, cfg.dataDir, cfg.pin, cfg.qos = bin, t.TempDir(), false, 1
+	cfg.ceiling = nil
+	cfg.drain = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var log strings.Builder
+	rep, err := run(ctx, cfg, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	r := rep.Steady
+	if r == nil || r.Published == 0 || r.Acked != r.Published || r.Missing != 0 || r.Duplicates != 0 || r.Stored != r.Published || !r.OK {
+		t.Fatalf("steady phase: %+v\n%s", r, log.String())
+	}
+}
+
 // TestVerdict checks the ceiling step's pass rules.
 func TestVerdict(t *testing.T) {
 	good := result{TargetRate: 1000, PublishRate: 990, Published: 5000, Stored: 5000, P99: 50 * time.Millisecond}
@@ -89,6 +110,7 @@ func TestVerdict(t *testing.T) {
 		"unstored":  func(r *result) { r.Stored = 4999 },
 		"slow":      func(r *result) { r.P99 = 101 * time.Millisecond },
 		"underrate": func(r *result) { r.PublishRate = 900 },
+		"unacked":   func(r *result) { r.QoS, r.Acked = 1, 4999 },
 	} {
 		r := good
 		mod(&r)

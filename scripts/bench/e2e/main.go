@@ -234,6 +234,8 @@ type result struct {
 	GatewayWait   float64       `json:"gateway_runq"`    // gateway threads waiting for a CPU, on average
 	LoadWait      float64       `json:"load_runq"`       // load threads waiting for a CPU, on average
 	LoadAvg       float64       `json:"load_avg"`        // machine 1-minute load average at the end
+	QoS           int           `json:"qos"`             // MQTT QoS of the publishes
+	Acked         int64         `json:"acked"`           // PUBACKs received (QoS 1)
 	Dropped       float64       `json:"dropped"`         // gatewayd_dropped_total delta
 	OK            bool          `json:"ok"`              // a ceiling step passed
 	Why           string        `json:"why,omitempty"`   // why it failed
@@ -512,7 +514,7 @@ type phaser struct {
 // run runs one phase and measures it.
 func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 	p.n++
-	res := result{Phase: name, TargetRate: l.total}
+	res := result{Phase: name, TargetRate: l.total, QoS: p.cfg.qos}
 	perDev := l.perDeviceCap(len(p.devs))
 	ps := newPhaseState(p.n, len(p.devs), perDev, p.dashes)
 	p.cur.Store(ps)
@@ -530,6 +532,10 @@ func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 	lcpu0, _ = cpuTime(os.Getpid())
 	lwait0, _ = runqWait(os.Getpid())
 	var bursts atomic.Int64 // the publishers run concurrently
+	var acks0 int64
+	for _, d := range p.devs {
+		acks0 += d.acks.Load()
+	}
 	start := time.Now()
 	pub, err := publishPhase(ctx, p.devs, l, func(dev int, burst bool) (int64, bool) {
 		seq := ps.next[dev]
@@ -597,6 +603,10 @@ func (p *phaser) run(ctx context.Context, name string, l load) (result, error) {
 	}
 	res.LoadAvg = loadAvg()
 	res.Dropped = droppedTotal(ctx, p.httpURL) - drop0
+	for _, d := range p.devs {
+		res.Acked += d.acks.Load()
+	}
+	res.Acked -= acks0
 	res.Stored = off1 - off0
 	res.StoredPerSec = float64(res.Stored) / l.duration.Seconds()
 
@@ -645,6 +655,9 @@ func verdict(r result, maxP99 time.Duration) (bool, string) {
 	}
 	if r.P99 > maxP99 {
 		why = append(why, fmt.Sprintf("p99 %.0f ms", ms(r.P99)))
+	}
+	if r.QoS > 0 && r.Acked < r.Published {
+		why = append(why, fmt.Sprintf("%d not acknowledged", r.Published-r.Acked))
 	}
 	if r.PublishRate < 0.95*r.TargetRate {
 		why = append(why, "load could not reach the rate")
