@@ -249,6 +249,9 @@ func (f configFlag) String() string {
 
 func (f configFlag) Set(s string) error { return setLeaf("flag -"+flagName(f.l.key), f.l, s) }
 
+// IsBoolFlag lets a boolean key be set by its bare flag (-auth.enabled).
+func (f configFlag) IsBoolFlag() bool { return f.l.v.IsValid() && f.l.v.Kind() == reflect.Bool }
+
 // flagName is the flag of a key: dashes for underscores, as flags are
 // usually spelled (-data-dir for data_dir, -mqtt.rate-limit).
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

@@ -98,6 +98,9 @@ func TestEnvAndFlagOverrides(t *testing.T) {
 	if err := fs.Parse([]string{"-mqtt.port", "1999", "-listen", "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := fs.Parse([]string{"-mqtt.debug", "-listen", "127.0.0.1:1"}); err != nil || !c.MQTT.Debug {
+		t.Fatalf("bare boolean flag: %v, debug %v", err, c.MQTT.Debug)
+	}
 	if c.MQTT.Port != 1999 || c.Listen != "127.0.0.1:1" {
 		t.Fatalf("after flags: %+v", c)
 	}

@@ -145,13 +145,13 @@ func startGateway(ctx context.Context, bin, dataDir string, extra []string, pin 
 	args := []string{
 		"-config", cfgPath,
 		"-listen", httpAddr,
-		"-data_dir", dataDir,
+		"-data-dir", dataDir,
 		"-mqtt.mode", "embedded",
 		"-mqtt.listen", mqttAddr,
 		"-auth.enabled=false",
 		"-system.enabled=false",
-		"-mqtt.rate_limit", "-1",
-		"-log_level", "warn",
+		"-mqtt.rate-limit", "-1",
+		"-log-level", "warn",
 	}
 	args = append(args, extra...)
 	name := bin
