@@ -27,6 +27,7 @@ type ConfigError struct {
 	Msg string
 }
 
+// Error formats the problem as file:line: key: message.
 func (e *ConfigError) Error() string {
 	loc := e.Source
 	if e.Line > 0 {

@@ -101,6 +101,7 @@ type ConnectError struct {
 	Data    json.RawMessage
 }
 
+// Error returns the server's message with the package prefix.
 func (e *ConnectError) Error() string { return "sioclient: connect refused: " + e.Message }
 
 // Disconnect reasons, as the JavaScript client names them.
