@@ -90,6 +90,8 @@ type alertState struct {
 	pendingSince time.Time // when the condition started to hold; zero if it does not
 	active       bool
 	value        float64
+	raised       Alert  // the alert as raised, while active
+	ackedBy      string // who acknowledged the active alert; "" if nobody
 }
 
 // Alerts evaluates alert rules against readings, presence and the passing of
@@ -214,7 +216,48 @@ func (a *Alerts) raise(r AlertRule, device string, s *alertState, t time.Time) A
 	case AlertNoData:
 		al.Text = fmt.Sprintf("no data for %s", r.For)
 	}
+	s.raised, s.ackedBy = al, ""
 	return al
+}
+
+// ActiveAlert is a raised alert not yet cleared, with who acknowledged it.
+type ActiveAlert struct {
+	Alert
+	// AckedBy names who acknowledged it; empty while nobody has.
+	AckedBy string
+}
+
+// Active lists the raised alerts, oldest first.
+func (a *Alerts) Active() []ActiveAlert {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []ActiveAlert
+	for _, s := range a.state {
+		if s.active {
+			out = append(out, ActiveAlert{Alert: s.raised, AckedBy: s.ackedBy})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].Rule+out[i].Device < out[j].Rule+out[j].Device
+	})
+	return out
+}
+
+// Ack records that who has seen the active alert of rule on device; it
+// reports false when no such alert is active. An acknowledged alert stays
+// active until its condition clears.
+func (a *Alerts) Ack(rule, device, who string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.state[alertKey{rule, device}]
+	if s == nil || !s.active {
+		return false
+	}
+	s.ackedBy = who
+	return true
 }
 
 // Presence feeds a device going online or offline.

@@ -543,7 +543,7 @@ type eventMsg struct {
 
 func (g *Gateway) recordEvent(e store.Event) {
 	rooms := []string{roomFleet}
-	if e.Kind == store.EventAlertRaised || e.Kind == store.EventAlertCleared {
+	if e.Kind == store.EventAlertRaised || e.Kind == store.EventAlertCleared || e.Kind == eventAlertAcked {
 		rooms = append(rooms, roomAlerts)
 	}
 	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, rooms...)

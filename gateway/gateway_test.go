@@ -641,6 +641,25 @@ func TestPresenceAndAlertsReachTheFleetRoom(t *testing.T) {
 	if strings.Join(kinds, ",") != store.EventOffline+","+store.EventAlertRaised {
 		t.Fatalf("event kinds %v", kinds)
 	}
+	var act struct {
+		Active []struct {
+			Rule, Device, Text, AckedBy string
+			Since                       int64
+		}
+	}
+	call(t, c, "alerts", map[string]any{}, &act)
+	if len(act.Active) != 1 || act.Active[0].Rule != "hot" || act.Active[0].Device != "dev1" || act.Active[0].AckedBy != "" {
+		t.Fatalf("active alerts %+v", act.Active)
+	}
+	call(t, c, "ack_alert", map[string]any{"rule": "hot", "device": "dev1"}, nil)
+	call(t, c, "alerts", map[string]any{}, &act)
+	if len(act.Active) != 1 || act.Active[0].AckedBy != "anonymous" {
+		t.Fatalf("after the ack %+v", act.Active)
+	}
+	if err := callErr(t, c, "ack_alert", map[string]any{"rule": "hot", "device": "nope"}, nil); err == nil {
+		t.Fatal("acknowledged an alert that is not active")
+	}
+	waitFor(t, "the ack event", func() bool { return alerts.len() >= 2 })
 	var d struct{ Alerts int }
 	devs.mu.Lock()
 	json.Unmarshal(devs.got[len(devs.got)-1], &d)

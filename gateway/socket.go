@@ -12,7 +12,21 @@ import (
 
 	"gatewayd/devices"
 	"gatewayd/sio"
+	"gatewayd/store"
 )
+
+// alertMsg is one item of the `alerts` result.
+type alertMsg struct {
+	Rule    string `json:"rule"`
+	Device  string `json:"device"`
+	Metric  string `json:"metric,omitempty"`
+	Since   int64  `json:"since"`
+	Text    string `json:"text"`
+	AckedBy string `json:"ackedBy,omitempty"`
+}
+
+// eventAlertAcked is the event kind of an acknowledged alert.
+const eventAlertAcked = "alert.acked"
 
 // socketPusher pushes to rooms of the dashboard namespace.
 type socketPusher struct{ nsp *sio.Namespace }
@@ -222,6 +236,29 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 			return nil, err
 		}
 		return map[string]any{"events": evs}, nil
+	})
+	handle("alerts", RoleViewer, func(context.Context, *sio.Event) (any, error) {
+		active := []alertMsg{}
+		for _, al := range g.alerts.Active() {
+			active = append(active, alertMsg{Rule: al.Rule, Device: al.Device, Metric: al.Metric, Since: al.Time.UnixMilli(),
+				Text: al.Text, AckedBy: al.AckedBy})
+		}
+		return map[string]any{"active": active}, nil
+	})
+	handle("ack_alert", RoleOperator, func(_ context.Context, ev *sio.Event) (any, error) {
+		var req struct {
+			Rule   string `json:"rule"`
+			Device string `json:"device"`
+		}
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		if !g.alerts.Ack(req.Rule, req.Device, id.Subject) {
+			return nil, &apiError{Code: "bad_request", Message: "no active alert " + req.Rule + " on " + req.Device}
+		}
+		g.recordEvent(store.Event{Time: g.now(), Kind: eventAlertAcked, Device: req.Device,
+			Message: req.Rule + ": acknowledged by " + id.Subject})
+		return map[string]any{"ok": true}, nil
 	})
 	handle("command", RoleOperator, func(ctx context.Context, ev *sio.Event) (any, error) {
 		var req struct {

@@ -248,7 +248,13 @@ func TestDashboard(t *testing.T) {
 		}
 		e.do(chromedp.SetValue(chromedp.CSS(`select[aria-label="Show events"]`), "all"),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('select[aria-label="Show events"]').dispatchEvent(new Event('change'))`))
+		// The alert is listed as active; acknowledging it records who did.
+		ack := `#active-alerts li[data-device="` + dev + `"] button`
+		e.eventually("active alert with its Acknowledge button", `document.querySelector('`+ack+`')`, 5*time.Second)
 		e.screenshot("events.png")
+		e.do(chromedp.Click(chromedp.CSS(ack)))
+		e.eventually("acknowledged", `document.querySelector('#active-alerts li[data-device="`+dev+`"] .acked')?.textContent.includes('acknowledged by')`, 5*time.Second)
+		e.eventually("the acknowledgement in the history", `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('acknowledged'))`, 5*time.Second)
 	})
 
 	t.Run("fleet on a phone", func(t *testing.T) {

@@ -702,13 +702,11 @@ function deviceView(id) {
 
 // ---- events view -------------------------------------------------------------------
 
-// docs/protocol.md names the kinds alert, alert_cleared and command; the
-// gateway sends alert.raised, alert.cleared, command.sent and
-// command.result. Both spellings map to the same category.
+// Event kinds of docs/protocol.md, with their category and label.
 const KIND = {
-  alert: ["alert", "⚠ alert"], "alert.raised": ["alert", "⚠ alert"],
-  alert_cleared: ["alert_cleared", "✓ alert cleared"], "alert.cleared": ["alert_cleared", "✓ alert cleared"],
-  command: ["command", "▶ command"], "command.sent": ["command", "▶ command sent"], "command.result": ["command", "↩ command result"],
+  "alert.raised": ["alert", "⚠ alert"],
+  "alert.cleared": ["alert_cleared", "✓ alert cleared"], "alert.acked": ["alert_cleared", "✓ alert acknowledged"],
+  "command.sent": ["command", "▶ command sent"], "command.result": ["command", "↩ command result"],
   online: ["online", "● online"], offline: ["offline", "○ offline"],
 };
 const kindOf = (k) => KIND[k] || [String(k).split(".")[0], k];
@@ -731,20 +729,43 @@ function eventsView() {
     el("a", { class: "dev", href: `#/device/${encodeURIComponent(e.device)}` }, devices.get(e.device)?.name || e.device),
     el("span", { class: "text" }, e.text || ""),
     el("time", { datetime: new Date(e.t).toISOString(), title: fmtTime(e.t) }, fmtTime(e.t))); };
+  // Active alerts, each with an Acknowledge button until someone has.
+  const active = el("ul", { class: "active-alerts", id: "active-alerts", "aria-live": "polite" });
+  const activeRow = (a) => el("li", { class: "ev alert", "data-rule": a.rule, "data-device": a.device },
+    el("span", { class: "kind" }, "Alert"),
+    el("a", { class: "dev", href: `#/device/${encodeURIComponent(a.device)}` }, devices.get(a.device)?.name || a.device),
+    el("span", { class: "text" }, `${a.rule}: ${a.text}`),
+    el("time", { datetime: new Date(a.since).toISOString(), title: fmtTime(a.since) }, `since ${fmtTime(a.since)}`),
+    a.ackedBy ? el("span", { class: "acked" }, `acknowledged by ${a.ackedBy}`)
+      : el("button", { type: "button", onclick: async (ev) => {
+        ev.target.disabled = true;
+        try { await request("ack_alert", { rule: a.rule, device: a.device }); await loadActive(); }
+        catch (e) { showError(e); ev.target.disabled = false; }
+      } }, "Acknowledge"));
+  async function loadActive() {
+    const res = await request("alerts");
+    active.replaceChildren(...(res.active.length ? res.active.map(activeRow) : [el("li", { class: "empty" }, "No active alerts.")]));
+  }
   async function load() {
     const now = Date.now();
     const res = await request("events", { from: now - 7 * 86400e3, to: now + 1000, limit: 200 });
     list.replaceChildren(...(res.events.length ? res.events.map(row) : [el("li", { class: "empty" }, "No events in the last 7 days.")]));
+    await loadActive();
   }
   return {
     title: "Events",
     render() {
-      view.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Events"), picker), list);
+      view.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Events"), picker),
+        el("h2", {}, "Active alerts"), active, el("h2", {}, "History"), list);
       subscribe(["*"]).catch(() => {});
       if (socket.connected) load().catch(showError);
     },
     reconnected() { load().catch(showError); },
-    event(e) { list.querySelector(".empty")?.remove(); list.prepend(row(e)); },
+    event(e) {
+      list.querySelector(".empty")?.remove();
+      list.prepend(row(e));
+      if (e.kind.startsWith("alert")) loadActive().catch(() => {});
+    },
   };
 }
 
