@@ -12,7 +12,8 @@ import (
 
 // Config is gatewayd's configuration: the YAML file, then GATEWAYD_*
 // variables, then flags, over the defaults of defaultConfig. An example
-// with every key is docs/gatewayd.example.yaml.
+// with every key is scripts/gatewayd.yaml (installed as
+// /etc/gatewayd/gatewayd.yaml).
 type Config struct {
 	// Listen is the address of the dashboard, REST API and Socket.IO.
 	Listen string `yaml:"listen"`
