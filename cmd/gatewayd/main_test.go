@@ -291,3 +291,45 @@ func TestEmbeddedBrokerPortTaken(t *testing.T) {
 		t.Fatal("start-up did not fail by itself")
 	}
 }
+
+// SIGHUP applies the new alert rules and log level and names the keys that
+// need a restart.
+func TestSIGHUPReloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildGatewayd(t)
+	cfgPath := filepath.Join(t.TempDir(), "gw.yaml")
+	httpPort, mqttPort := freePort(t), freePort(t)
+	write := func(extra string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf("listen: \"127.0.0.1:%d\"\nmqtt:\n  mode: embedded\n  listen: \"127.0.0.1:%d\"\nauth:\n  enabled: false\n%s",
+			httpPort, mqttPort, extra)), 0o600)
+	}
+	write("")
+	gw, log := startGatewayd(t, bin, "-config", cfgPath, "-data-dir", t.TempDir())
+	write("log_level: debug\nalerts:\n  - name: hot\n    metric: t\n    kind: above\n    threshold: 30\n")
+	gw.Process.Signal(syscall.SIGHUP)
+	waitLog := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(log.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", s, log.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("alert_rules=1")
+	// A changed listen address is refused by name; the rest still applies.
+	os.WriteFile(cfgPath, []byte("listen: \"127.0.0.1:1\"\n"), 0o600)
+	gw.Process.Signal(syscall.SIGHUP)
+	waitLog("key=listen")
+	// A broken file keeps the running configuration.
+	os.WriteFile(cfgPath, []byte("listen: [\n"), 0o600)
+	gw.Process.Signal(syscall.SIGHUP)
+	waitLog("reload refused")
+	gw.Process.Signal(syscall.SIGTERM)
+	if err := gw.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, log.String())
+	}
+}
