@@ -17,15 +17,17 @@ import (
 )
 
 // queueSize bounds the packets a client may have waiting for its handlers;
-// past it, reading from that client pauses (backpressure).
+// at it, reading from that client pauses (backpressure).
 const queueSize = 256
 
 // conn is one Engine.IO connection, carrying one Socket per namespace the
 // client joined. It is the session's eio.Handler.
 //
 // OnMessage decodes packets on the engine's goroutine. ACKs are delivered
-// there directly; CONNECT, DISCONNECT and EVENT packets go, in order, to the
-// connection's worker goroutine, which runs middleware and handlers. OnClose
+// there directly; CONNECT, DISCONNECT and EVENT packets are queued, in
+// order, for the connection's worker goroutine, which runs middleware and
+// handlers one packet at a time. The worker runs only while packets are
+// queued, so an idle connection costs no goroutine of its own. OnClose
 // disconnects the sockets at once, so handlers waiting for acks wake up.
 type conn struct {
 	srv  *Server
@@ -33,8 +35,6 @@ type conn struct {
 	dec  parser.Decoder // used by OnMessage only
 	base Handshake      // Auth filled per namespace
 
-	queue     chan *parser.Packet
-	done      chan struct{}
 	closing   atomic.Bool
 	closeOnce sync.Once
 
@@ -43,6 +43,10 @@ type conn struct {
 	connecting map[string]bool    // CONNECTs queued or running
 	closed     bool
 	timer      *time.Timer
+	queue      []*parser.Packet // waiting for the worker, in arrival order
+	working    bool             // a worker goroutine is running
+	held       bool             // the connection holds one count of srv.workers
+	space      chan struct{}    // closed when a full queue has room, or on close
 }
 
 var _ eio.Handler = (*conn)(nil)
@@ -52,8 +56,6 @@ func newConn(s *Server, sess session) *conn {
 		srv:        s,
 		sess:       sess,
 		dec:        parser.Decoder{Server: true},
-		queue:      make(chan *parser.Packet, queueSize),
-		done:       make(chan struct{}),
 		sockets:    make(map[string]*Socket),
 		connecting: make(map[string]bool),
 	}
@@ -81,12 +83,14 @@ func baseHandshake(r *http.Request) Handshake {
 	return h
 }
 
-// start arms the connect timeout and starts the worker.
+// start arms the connect timeout. The caller added one to srv.workers for
+// the connection; it is released once the connection is closed and its
+// worker, if any, has returned.
 func (c *conn) start() {
 	c.mu.Lock()
+	c.held = true
 	c.timer = time.AfterFunc(c.srv.opts.ConnectTimeout, c.connectTimeout)
 	c.mu.Unlock()
-	go c.run()
 }
 
 func (c *conn) connectTimeout() {
@@ -151,23 +155,60 @@ func (c *conn) protocolError(err error) {
 	c.sess.Close(ReasonParseError)
 }
 
+// enqueue queues p for the worker, starting it if it is not running. With
+// queueSize packets waiting it blocks (and so does reading from the client)
+// until the worker takes one or the connection closes.
 func (c *conn) enqueue(p *parser.Packet) {
-	select {
-	case c.queue <- p:
-	case <-c.done:
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, p)
+	if !c.working {
+		c.working = true
+		go c.run()
+	}
+	var wait chan struct{}
+	if len(c.queue) >= queueSize {
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		wait = c.space
+	}
+	c.mu.Unlock()
+	if wait != nil {
+		<-wait
 	}
 }
 
-// run is the worker: it handles queued packets until the connection closes.
+// run is the worker: it handles queued packets one at a time, in order,
+// and returns when the queue is empty or the connection closed (what is
+// still queued then is dropped, as no socket is left to take it).
 func (c *conn) run() {
-	defer c.srv.workers.Done()
 	for {
-		select {
-		case <-c.done:
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			// Drop the backing array: an idle connection keeps none.
+			c.queue = nil
+			c.working = false
+			release := c.closed && c.held
+			c.held = c.held && !release
+			c.mu.Unlock()
+			if release {
+				c.srv.workers.Done()
+			}
 			return
-		case p := <-c.queue:
-			c.handle(p)
 		}
+		p := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if c.space != nil && len(c.queue) < queueSize {
+			close(c.space)
+			c.space = nil
+		}
+		c.mu.Unlock()
+		c.handle(p)
 	}
 }
 
@@ -463,11 +504,20 @@ func (c *conn) OnClose(reason string) {
 		for _, s := range c.sockets {
 			socks = append(socks, s)
 		}
+		if c.space != nil {
+			close(c.space) // wake a reader blocked on a full queue
+			c.space = nil
+		}
+		// A running worker releases the count when it sees closed.
+		release := c.held && !c.working
+		c.held = c.held && !release
 		c.mu.Unlock()
 		for _, s := range socks {
 			s.onclose(reason)
 		}
-		close(c.done)
+		if release {
+			c.srv.workers.Done()
+		}
 		c.srv.forget(c)
 	})
 }
