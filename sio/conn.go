@@ -69,7 +69,9 @@ func baseHandshake(r *http.Request) Handshake {
 	if r == nil {
 		return h
 	}
-	h.Headers = r.Header.Clone()
+	// The engine lets go of the request after this callback, so the
+	// handshake may own its header map rather than a copy.
+	h.Headers = r.Header
 	if r.URL != nil {
 		h.Query = r.URL.Query()
 		h.URL = r.URL.RequestURI()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,10 +25,14 @@ import (
 // reports the server's heap, stack and RSS growth per connection, measured
 // after forced GCs. SIO_IDLE_CONNS sets the count (default 2000). The RSS
 // figure includes the raw clients' sockets, which live in the same process.
+// SIO_HEAP_PROFILE names a file for a heap profile of the idle connections.
 func BenchmarkIdleWebSocketMemory(b *testing.B) {
 	n := 2000
 	if v, err := strconv.Atoi(os.Getenv("SIO_IDLE_CONNS")); err == nil && v > 0 {
 		n = v
+	}
+	if os.Getenv("SIO_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1
 	}
 	for range b.N {
 		srv := sio.NewServer(&sio.Options{PingInterval: time.Hour})
@@ -54,6 +59,12 @@ func BenchmarkIdleWebSocketMemory(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond) // let writers and request goroutines end
 		afterHeap, afterStack, afterRSS := memUse()
+		if path := os.Getenv("SIO_HEAP_PROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		b.ReportMetric(float64(afterHeap-beforeHeap)/float64(n), "heap-bytes/conn")
 		b.ReportMetric(float64(afterStack-beforeStack)/float64(n), "stack-bytes/conn")
 		b.ReportMetric(float64(afterRSS-beforeRSS)/float64(n), "rss-bytes/conn")
