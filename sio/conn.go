@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +39,10 @@ type conn struct {
 	closing   atomic.Bool
 	closeOnce sync.Once
 
-	mu         sync.Mutex
-	sockets    map[string]*Socket // by namespace name
-	connecting map[string]bool    // CONNECTs queued or running
+	mu sync.Mutex
+	// A client joins few namespaces: slices cost less than maps.
+	sockets    []*Socket // one per namespace joined
+	connecting []string  // namespaces whose CONNECT is queued or running
 	closed     bool
 	timer      *time.Timer
 	queue      []*parser.Packet // waiting for the worker, in arrival order
@@ -53,11 +55,9 @@ var _ eio.Handler = (*conn)(nil)
 
 func newConn(s *Server, sess session) *conn {
 	c := &conn{
-		srv:        s,
-		sess:       sess,
-		dec:        parser.Decoder{Server: true},
-		sockets:    make(map[string]*Socket),
-		connecting: make(map[string]bool),
+		srv:  s,
+		sess: sess,
+		dec:  parser.Decoder{Server: true},
 	}
 	c.base = baseHandshake(sess.Request())
 	return c
@@ -128,9 +128,9 @@ func (c *conn) OnMessage(m eio.Packet) {
 		s.onAck(p)
 	case parser.Connect:
 		c.mu.Lock()
-		dup := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		dup := c.socketLocked(p.Namespace) != nil || slices.Contains(c.connecting, p.Namespace)
 		if !dup {
-			c.connecting[p.Namespace] = true
+			c.connecting = append(c.connecting, p.Namespace)
 		}
 		c.mu.Unlock()
 		if dup {
@@ -140,7 +140,7 @@ func (c *conn) OnMessage(m eio.Packet) {
 		c.enqueue(p)
 	default: // DISCONNECT, EVENT, BINARY_EVENT (the decoder refuses CONNECT_ERROR)
 		c.mu.Lock()
-		joined := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		joined := c.socketLocked(p.Namespace) != nil || slices.Contains(c.connecting, p.Namespace)
 		c.mu.Unlock()
 		if !joined {
 			c.protocolError(errors.New(p.Type.String() + " for a namespace not joined"))
@@ -341,10 +341,10 @@ func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
 		s.Join(restored.Rooms...)
 	}
 	c.mu.Lock()
-	delete(c.connecting, name)
+	c.doneConnectingLocked(name)
 	closed := c.closed
 	if !closed {
-		c.sockets[name] = s
+		c.sockets = append(c.sockets, s)
 		if c.timer != nil {
 			c.timer.Stop()
 			c.timer = nil
@@ -439,7 +439,7 @@ func (c *conn) supersede(pid string) {
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.
 func (c *conn) refuse(name string, payload json.RawMessage) {
 	c.mu.Lock()
-	delete(c.connecting, name)
+	c.doneConnectingLocked(name)
 	c.mu.Unlock()
 	_ = c.send(encodePackets(&parser.Packet{Type: parser.ConnectError, Namespace: name, ID: -1, Data: payload}), false, true)
 }
@@ -447,13 +447,34 @@ func (c *conn) refuse(name string, payload json.RawMessage) {
 func (c *conn) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	return c.socketLocked(nsp)
+}
+
+func (c *conn) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *conn) doneConnectingLocked(nsp string) {
+	if i := slices.Index(c.connecting, nsp); i >= 0 {
+		c.connecting = slices.Delete(c.connecting, i, i+1)
+	}
+	if len(c.connecting) == 0 {
+		c.connecting = nil
+	}
 }
 
 func (c *conn) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
+	}
+	if len(c.sockets) == 0 {
+		c.sockets = nil
 	}
 	c.mu.Unlock()
 }
@@ -481,10 +502,7 @@ func (c *conn) send(pkts []eio.Packet, volatile, compress bool) error {
 // the Engine.IO connection.
 func (c *conn) disconnectAll() {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets) // removeSocket edits c.sockets in place
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.Disconnect(false)
@@ -502,10 +520,7 @@ func (c *conn) OnClose(reason string) {
 			c.timer.Stop()
 			c.timer = nil
 		}
-		socks := make([]*Socket, 0, len(c.sockets))
-		for _, s := range c.sockets {
-			socks = append(socks, s)
-		}
+		socks := slices.Clone(c.sockets) // removeSocket edits c.sockets in place
 		if c.space != nil {
 			close(c.space) // wake a reader blocked on a full queue
 			c.space = nil

@@ -81,8 +81,9 @@ func BenchmarkIdleWebSocketMemory(b *testing.B) {
 // memUse returns heap and stack in use after forced GCs, and the process's
 // resident set (0 where /proc is missing) after returning free memory.
 func memUse() (heap, stack, rss int64) {
-	runtime.GC()
-	runtime.GC()
+	for range 6 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
