@@ -162,7 +162,9 @@ func (c *conn) protocolError(err error) {
 // until the worker takes one or the connection closes.
 func (c *conn) enqueue(p *parser.Packet) {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || !c.held {
+		// Closed, or opened on a server shutting down (never started):
+		// no handler runs for it.
 		c.mu.Unlock()
 		return
 	}
