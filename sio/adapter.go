@@ -3,6 +3,8 @@ package sio
 import (
 	"context"
 	"encoding/json"
+	"iter"
+	"slices"
 	"sync"
 )
 
@@ -66,8 +68,8 @@ type Message struct {
 // memoryAdapter is the single-process Adapter.
 type memoryAdapter struct {
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room → socket ids
-	sids  map[string]map[string]struct{} // socket id → rooms
+	rooms map[string]strSet // room → socket ids
+	sids  map[string]strSet // socket id → rooms
 }
 
 var _ Adapter = (*memoryAdapter)(nil)
@@ -76,8 +78,8 @@ var _ Adapter = (*memoryAdapter)(nil)
 // default AdapterFactory.
 func NewMemoryAdapter(nsp string, deliver func(*Message)) Adapter {
 	return &memoryAdapter{
-		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		rooms: make(map[string]strSet),
+		sids:  make(map[string]strSet),
 	}
 }
 
@@ -85,35 +87,32 @@ func (a *memoryAdapter) AddAll(id string, rooms ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mine := a.sids[id]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		a.sids[id] = mine
-	}
 	for _, r := range rooms {
-		mine[r] = struct{}{}
+		mine.add(r)
 		members := a.rooms[r]
-		if members == nil {
-			members = make(map[string]struct{})
-			a.rooms[r] = members
-		}
-		members[id] = struct{}{}
+		members.add(id)
+		a.rooms[r] = members
 	}
+	a.sids[id] = mine
 }
 
 func (a *memoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if mine := a.sids[id]; mine != nil {
-		delete(mine, room)
+	if mine, ok := a.sids[id]; ok {
+		mine.del(room)
+		a.sids[id] = mine
 	}
 	a.delMember(room, id)
 }
 
 func (a *memoryAdapter) delMember(room, id string) {
-	if members := a.rooms[room]; members != nil {
-		delete(members, id)
-		if len(members) == 0 {
+	if members, ok := a.rooms[room]; ok {
+		members.del(id)
+		if members.len() == 0 {
 			delete(a.rooms, room)
+		} else {
+			a.rooms[room] = members
 		}
 	}
 }
@@ -121,7 +120,8 @@ func (a *memoryAdapter) delMember(room, id string) {
 func (a *memoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[id] {
+	mine := a.sids[id]
+	for r := range mine.all() {
 		a.delMember(r, id)
 	}
 	delete(a.sids, id)
@@ -131,11 +131,11 @@ func (a *memoryAdapter) Rooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	mine := a.sids[id]
-	if len(mine) == 0 {
+	if mine.len() == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(mine))
-	for r := range mine {
+	out := make([]string, 0, mine.len())
+	for r := range mine.all() {
 		out = append(out, r)
 	}
 	return out
@@ -146,7 +146,7 @@ func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
 	defer a.mu.RUnlock()
 	var excluded map[string]struct{}
 	for _, r := range except {
-		for id := range a.rooms[r] {
+		for id := range a.rooms[r].all() {
 			if excluded == nil {
 				excluded = make(map[string]struct{})
 			}
@@ -164,8 +164,8 @@ func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
 	}
 	if len(rooms) == 1 {
 		members := a.rooms[rooms[0]]
-		out := make([]string, 0, len(members))
-		for id := range members {
+		out := make([]string, 0, members.len())
+		for id := range members.all() {
 			if _, ex := excluded[id]; !ex {
 				out = append(out, id)
 			}
@@ -175,7 +175,7 @@ func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
 	seen := make(map[string]struct{})
 	var out []string
 	for _, r := range rooms {
-		for id := range a.rooms[r] {
+		for id := range a.rooms[r].all() {
 			if _, ex := excluded[id]; ex {
 				continue
 			}
@@ -187,6 +187,75 @@ func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
 		}
 	}
 	return out
+}
+
+// smallSet is how many strings a strSet keeps in a slice before it turns
+// into a map.
+const smallSet = 8
+
+// strSet is a set of strings. Most sets are tiny (a socket's rooms, the
+// room named after a socket, holding only it), so a set starts as a slice,
+// far smaller than a map, and becomes a map past smallSet members. The zero
+// value is an empty set.
+type strSet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+func (s *strSet) add(v string) {
+	if s.m != nil {
+		s.m[v] = struct{}{}
+		return
+	}
+	if slices.Contains(s.list, v) {
+		return
+	}
+	if len(s.list) < smallSet {
+		s.list = append(s.list, v)
+		return
+	}
+	s.m = make(map[string]struct{}, len(s.list)+1)
+	for _, x := range s.list {
+		s.m[x] = struct{}{}
+	}
+	s.m[v] = struct{}{}
+	s.list = nil
+}
+
+func (s *strSet) del(v string) {
+	if s.m != nil {
+		delete(s.m, v)
+		return
+	}
+	if i := slices.Index(s.list, v); i >= 0 {
+		s.list = slices.Delete(s.list, i, i+1)
+	}
+}
+
+func (s strSet) len() int {
+	if s.m != nil {
+		return len(s.m)
+	}
+	return len(s.list)
+}
+
+// all yields the members; the set must not change meanwhile.
+func (s strSet) all() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if s.m != nil {
+			for v := range s.m {
+				if !yield(v) {
+					return
+				}
+			}
+			return
+		}
+		for _, v := range s.list {
+			if !yield(v) {
+				return
+			}
+		}
+	}
 }
 
 func (a *memoryAdapter) Publish(context.Context, *Message) error { return nil }

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,15 +18,17 @@ import (
 )
 
 // queueSize bounds the packets a client may have waiting for its handlers;
-// past it, reading from that client pauses (backpressure).
+// at it, reading from that client pauses (backpressure).
 const queueSize = 256
 
 // conn is one Engine.IO connection, carrying one Socket per namespace the
 // client joined. It is the session's eio.Handler.
 //
 // OnMessage decodes packets on the engine's goroutine. ACKs are delivered
-// there directly; CONNECT, DISCONNECT and EVENT packets go, in order, to the
-// connection's worker goroutine, which runs middleware and handlers. OnClose
+// there directly; CONNECT, DISCONNECT and EVENT packets are queued, in
+// order, for the connection's worker goroutine, which runs middleware and
+// handlers one packet at a time. The worker runs only while packets are
+// queued, so an idle connection costs no goroutine of its own. OnClose
 // disconnects the sockets at once, so handlers waiting for acks wake up.
 type conn struct {
 	srv  *Server
@@ -33,29 +36,28 @@ type conn struct {
 	dec  parser.Decoder // used by OnMessage only
 	base Handshake      // Auth filled per namespace
 
-	queue     chan *parser.Packet
-	done      chan struct{}
 	closing   atomic.Bool
 	closeOnce sync.Once
 
-	mu         sync.Mutex
-	sockets    map[string]*Socket // by namespace name
-	connecting map[string]bool    // CONNECTs queued or running
+	mu sync.Mutex
+	// A client joins few namespaces: slices cost less than maps.
+	sockets    []*Socket // one per namespace joined
+	connecting []string  // namespaces whose CONNECT is queued or running
 	closed     bool
 	timer      *time.Timer
+	queue      []*parser.Packet // waiting for the worker, in arrival order
+	working    bool             // a worker goroutine is running
+	held       bool             // the connection holds one count of srv.workers
+	space      chan struct{}    // closed when a full queue has room, or on close
 }
 
 var _ eio.Handler = (*conn)(nil)
 
 func newConn(s *Server, sess session) *conn {
 	c := &conn{
-		srv:        s,
-		sess:       sess,
-		dec:        parser.Decoder{Server: true},
-		queue:      make(chan *parser.Packet, queueSize),
-		done:       make(chan struct{}),
-		sockets:    make(map[string]*Socket),
-		connecting: make(map[string]bool),
+		srv:  s,
+		sess: sess,
+		dec:  parser.Decoder{Server: true},
 	}
 	c.base = baseHandshake(sess.Request())
 	return c
@@ -67,7 +69,9 @@ func baseHandshake(r *http.Request) Handshake {
 	if r == nil {
 		return h
 	}
-	h.Headers = r.Header.Clone()
+	// The engine lets go of the request after this callback, so the
+	// handshake may own its header map rather than a copy.
+	h.Headers = r.Header
 	if r.URL != nil {
 		h.Query = r.URL.Query()
 		h.URL = r.URL.RequestURI()
@@ -81,12 +85,14 @@ func baseHandshake(r *http.Request) Handshake {
 	return h
 }
 
-// start arms the connect timeout and starts the worker.
+// start arms the connect timeout. The caller added one to srv.workers for
+// the connection; it is released once the connection is closed and its
+// worker, if any, has returned.
 func (c *conn) start() {
 	c.mu.Lock()
+	c.held = true
 	c.timer = time.AfterFunc(c.srv.opts.ConnectTimeout, c.connectTimeout)
 	c.mu.Unlock()
-	go c.run()
 }
 
 func (c *conn) connectTimeout() {
@@ -122,9 +128,9 @@ func (c *conn) OnMessage(m eio.Packet) {
 		s.onAck(p)
 	case parser.Connect:
 		c.mu.Lock()
-		dup := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		dup := c.socketLocked(p.Namespace) != nil || slices.Contains(c.connecting, p.Namespace)
 		if !dup {
-			c.connecting[p.Namespace] = true
+			c.connecting = append(c.connecting, p.Namespace)
 		}
 		c.mu.Unlock()
 		if dup {
@@ -134,7 +140,7 @@ func (c *conn) OnMessage(m eio.Packet) {
 		c.enqueue(p)
 	default: // DISCONNECT, EVENT, BINARY_EVENT (the decoder refuses CONNECT_ERROR)
 		c.mu.Lock()
-		joined := c.sockets[p.Namespace] != nil || c.connecting[p.Namespace]
+		joined := c.socketLocked(p.Namespace) != nil || slices.Contains(c.connecting, p.Namespace)
 		c.mu.Unlock()
 		if !joined {
 			c.protocolError(errors.New(p.Type.String() + " for a namespace not joined"))
@@ -151,23 +157,62 @@ func (c *conn) protocolError(err error) {
 	c.sess.Close(ReasonParseError)
 }
 
+// enqueue queues p for the worker, starting it if it is not running. With
+// queueSize packets waiting it blocks (and so does reading from the client)
+// until the worker takes one or the connection closes.
 func (c *conn) enqueue(p *parser.Packet) {
-	select {
-	case c.queue <- p:
-	case <-c.done:
+	c.mu.Lock()
+	if c.closed || !c.held {
+		// Closed, or opened on a server shutting down (never started):
+		// no handler runs for it.
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, p)
+	if !c.working {
+		c.working = true
+		go c.run()
+	}
+	var wait chan struct{}
+	if len(c.queue) >= queueSize {
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		wait = c.space
+	}
+	c.mu.Unlock()
+	if wait != nil {
+		<-wait
 	}
 }
 
-// run is the worker: it handles queued packets until the connection closes.
+// run is the worker: it handles queued packets one at a time, in order,
+// and returns when the queue is empty or the connection closed (what is
+// still queued then is dropped, as no socket is left to take it).
 func (c *conn) run() {
-	defer c.srv.workers.Done()
 	for {
-		select {
-		case <-c.done:
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			// Drop the backing array: an idle connection keeps none.
+			c.queue = nil
+			c.working = false
+			release := c.closed && c.held
+			c.held = c.held && !release
+			c.mu.Unlock()
+			if release {
+				c.srv.workers.Done()
+			}
 			return
-		case p := <-c.queue:
-			c.handle(p)
 		}
+		p := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if c.space != nil && len(c.queue) < queueSize {
+			close(c.space)
+			c.space = nil
+		}
+		c.mu.Unlock()
+		c.handle(p)
 	}
 }
 
@@ -298,10 +343,10 @@ func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
 		s.Join(restored.Rooms...)
 	}
 	c.mu.Lock()
-	delete(c.connecting, name)
+	c.doneConnectingLocked(name)
 	closed := c.closed
 	if !closed {
-		c.sockets[name] = s
+		c.sockets = append(c.sockets, s)
 		if c.timer != nil {
 			c.timer.Stop()
 			c.timer = nil
@@ -396,7 +441,7 @@ func (c *conn) supersede(pid string) {
 // refuse answers a CONNECT with CONNECT_ERROR; the connection stays.
 func (c *conn) refuse(name string, payload json.RawMessage) {
 	c.mu.Lock()
-	delete(c.connecting, name)
+	c.doneConnectingLocked(name)
 	c.mu.Unlock()
 	_ = c.send(encodePackets(&parser.Packet{Type: parser.ConnectError, Namespace: name, ID: -1, Data: payload}), false, true)
 }
@@ -404,13 +449,34 @@ func (c *conn) refuse(name string, payload json.RawMessage) {
 func (c *conn) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	return c.socketLocked(nsp)
+}
+
+func (c *conn) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *conn) doneConnectingLocked(nsp string) {
+	if i := slices.Index(c.connecting, nsp); i >= 0 {
+		c.connecting = slices.Delete(c.connecting, i, i+1)
+	}
+	if len(c.connecting) == 0 {
+		c.connecting = nil
+	}
 }
 
 func (c *conn) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
+	}
+	if len(c.sockets) == 0 {
+		c.sockets = nil
 	}
 	c.mu.Unlock()
 }
@@ -438,10 +504,7 @@ func (c *conn) send(pkts []eio.Packet, volatile, compress bool) error {
 // the Engine.IO connection.
 func (c *conn) disconnectAll() {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets) // removeSocket edits c.sockets in place
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.Disconnect(false)
@@ -459,15 +522,21 @@ func (c *conn) OnClose(reason string) {
 			c.timer.Stop()
 			c.timer = nil
 		}
-		socks := make([]*Socket, 0, len(c.sockets))
-		for _, s := range c.sockets {
-			socks = append(socks, s)
+		socks := slices.Clone(c.sockets) // removeSocket edits c.sockets in place
+		if c.space != nil {
+			close(c.space) // wake a reader blocked on a full queue
+			c.space = nil
 		}
+		// A running worker releases the count when it sees closed.
+		release := c.held && !c.working
+		c.held = c.held && !release
 		c.mu.Unlock()
 		for _, s := range socks {
 			s.onclose(reason)
 		}
-		close(c.done)
+		if release {
+			c.srv.workers.Done()
+		}
 		c.srv.forget(c)
 	})
 }

@@ -36,3 +36,22 @@ func (m *MemorySessionStore) SetClockForTest(now func() time.Time) {
 	m.now = now
 	m.mu.Unlock()
 }
+
+// WorkersRunningForTest counts the connections of s whose worker goroutine
+// is running.
+func (s *Server) WorkersRunningForTest() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for c := range s.conns {
+		c.mu.Lock()
+		if c.working {
+			n++
+		}
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// QueueSizeForTest is the packets a connection may have waiting.
+const QueueSizeForTest = queueSize

@@ -96,13 +96,11 @@ type Socket struct {
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
 	return &Socket{
-		id:       newID(),
-		nsp:      n,
-		conn:     c,
-		hs:       hs,
-		handlers: make(map[string][]func(*Event)),
-		acks:     make(map[int64]chan ackReply),
-		gone:     make(chan struct{}),
+		id:   newID(),
+		nsp:  n,
+		conn: c,
+		hs:   hs,
+		gone: make(chan struct{}),
 	}
 }
 
@@ -158,6 +156,10 @@ func (s *Socket) SetData(v any) {
 // requested ack never sent).
 func (s *Socket) On(name string, h func(ev *Event)) {
 	s.mu.Lock()
+	if s.handlers == nil {
+		// Made on first use: many sockets only receive broadcasts.
+		s.handlers = make(map[string][]func(*Event))
+	}
 	s.handlers[name] = append(s.handlers[name], h)
 	s.mu.Unlock()
 }
@@ -462,6 +464,9 @@ func (s *Socket) expectAck(id int64, ch chan ackReply) bool {
 	defer s.mu.Unlock()
 	if s.state != stateConnected {
 		return false
+	}
+	if s.acks == nil {
+		s.acks = make(map[int64]chan ackReply)
 	}
 	s.acks[id] = ch
 	return true

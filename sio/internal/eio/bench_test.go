@@ -171,3 +171,40 @@ func rawWebSocket(addr string) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// echoHandler sends every message back on its session.
+type echoHandler struct{ s *eio.Session }
+
+func (h echoHandler) OnMessage(p eio.Packet) { _ = h.s.Send(false, p) }
+func (echoHandler) OnClose(string)           {}
+
+// BenchmarkWebSocketRoundTrip measures one message from a websocket client
+// echoed back by the server, one at a time: the server's reader goes idle
+// between messages, the worst case for starting goroutines.
+func BenchmarkWebSocketRoundTrip(b *testing.B) {
+	srv := eio.NewServer(&eio.Options{PingInterval: time.Minute}, func(s *eio.Session) eio.Handler {
+		return echoHandler{s}
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, _, err := c.Read(ctx); err != nil { // open packet
+		b.Fatal(err)
+	}
+	msg := []byte("4hello")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != "4hello" {
+			b.Fatalf("echo %q: %v", got, err)
+		}
+	}
+}

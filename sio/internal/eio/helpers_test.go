@@ -59,6 +59,7 @@ func waitNoLeaks(d time.Duration) string {
 type recorder struct {
 	t       *testing.T
 	s       *eio.Session
+	req     *http.Request // s.Request() during the open callback
 	echo    bool
 	msgs    chan eio.Packet
 	closed  chan string
@@ -124,7 +125,7 @@ func newEnv(t *testing.T, opts *eio.Options, echo bool) *env {
 	t.Helper()
 	e := &env{t: t, opened: make(chan *recorder, 16)}
 	e.srv = eio.NewServer(opts, func(s *eio.Session) eio.Handler {
-		r := &recorder{t: t, s: s, echo: echo, msgs: make(chan eio.Packet, 64), closed: make(chan string, 1)}
+		r := &recorder{t: t, s: s, req: s.Request(), echo: echo, msgs: make(chan eio.Packet, 64), closed: make(chan string, 1)}
 		e.opened <- r
 		return r
 	})

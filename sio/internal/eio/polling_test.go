@@ -44,8 +44,11 @@ func TestHandshakePolling(t *testing.T) {
 		t.Errorf("sid %q is not 20 bytes of base64url: %v", hs.SID, err)
 	}
 	r := e.session()
-	if r.s.ID() != hs.SID || r.s.Transport() != "polling" || r.s.Request().URL.Query().Get("t") != "abc" {
-		t.Errorf("session id %q transport %q", r.s.ID(), r.s.Transport())
+	if r.s.ID() != hs.SID || r.s.Transport() != "polling" || r.req == nil || r.req.URL.Query().Get("t") != "abc" {
+		t.Errorf("session id %q transport %q request %v", r.s.ID(), r.s.Transport(), r.req)
+	}
+	if r.s.Request() != nil {
+		t.Error("the session keeps its handshake request after the open callback")
 	}
 	sid2, _ := e.handshake()
 	if sid2 == hs.SID {

@@ -1,7 +1,6 @@
 package eio
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
@@ -300,12 +299,14 @@ func (s *Server) newSession(r *http.Request, transport string, conn *websocket.C
 	ss := &Session{
 		srv:       s,
 		id:        sid,
-		req:       r.WithContext(context.Background()), // not the request's: it would pin net/http state
 		conn:      conn,
 		out:       out,
 		transport: transport,
 	}
-	ss.req.Body = http.NoBody
+	// Only the open callback sees the request: a session that kept it
+	// would keep its headers, URL and request state for its whole life.
+	ss.req.Store(r)
+	defer ss.req.Store(nil)
 	open := packet{typ: typeOpen, data: s.handshakeData(sid, upgrades)}
 	ss.queue = append(ss.queue, open)
 	ss.queued = open.size()

@@ -3,6 +3,7 @@ package eio
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -53,7 +54,7 @@ type pollWaiter struct {
 type Session struct {
 	srv *Server
 	id  string
-	req *http.Request
+	req atomic.Pointer[http.Request] // during the open callback only
 	h   Handler
 
 	// hmu serialises the handler's OnMessage and OnClose calls.
@@ -100,9 +101,11 @@ type Session struct {
 // ID returns the session id (the Engine.IO "sid").
 func (s *Session) ID() string { return s.id }
 
-// Request returns the handshake request (headers, query, RemoteAddr). Its
+// Request returns the handshake request (headers, query, RemoteAddr) while
+// the server's open callback runs, and nil afterwards, so that a session
+// does not keep the request alive: copy what you need in the callback. Its
 // body must not be read.
-func (s *Session) Request() *http.Request { return s.req }
+func (s *Session) Request() *http.Request { return s.req.Load() }
 
 // Transport returns the current transport: "polling" or "websocket".
 func (s *Session) Transport() string {

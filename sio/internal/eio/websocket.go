@@ -104,15 +104,27 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 // session's websocket or a candidate for an upgrade. raw and br are the
 // connection and read buffer under c; the closure that starts readLoop must
 // not hold the ResponseWriter, which pins net/http's per-connection buffers.
+//
+// An idle reader waits on a goroutine that has handled no frame: handling
+// one (and the handler's work) can grow the stack to 4 KiB or more, which
+// the garbage collector never shrinks back to the 2 KiB minimum while the
+// goroutine waits. So after handling frames, the loop goes on in a new
+// goroutine when no data is buffered, and this one ends.
 func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
 	ctx := context.Background()
+	fresh := true
 	for {
 		s.brMu.Lock()
 		idle := br.Buffered() == 0
 		s.brMu.Unlock()
 		if idle {
+			if !fresh {
+				s.srv.goTracked(func() { s.readLoop(c, raw, br) })
+				return
+			}
 			waitReadable(raw)
 		}
+		fresh = false
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			s.onReadError(c, err)
