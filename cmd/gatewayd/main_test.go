@@ -104,13 +104,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// logBuffer collects a process's log while tests read it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startGatewayd runs the binary and waits until it logs that it is ready.
-func startGatewayd(t *testing.T, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startGatewayd(t *testing.T, bin string, args ...string) (*exec.Cmd, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	var log bytes.Buffer
+	var log logBuffer
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
