@@ -67,6 +67,10 @@ type config struct {
 	ovRate    float64
 	ovDur     time.Duration
 	ovPayload int
+
+	// hold keeps the clients connected and idle this long after the
+	// connect phase, for a profiler to look at the idle server.
+	hold time.Duration
 }
 
 func main() {
@@ -76,6 +80,7 @@ func main() {
 	flag.IntVar(&cfg.pid, "pid", 0, "server process id for RSS readings (0: none)")
 	flag.IntVar(&cfg.clients, "clients", 200, "clients to connect (at least subs+rooms and echo)")
 	flag.IntVar(&cfg.concurrency, "concurrency", 32, "connections dialled at once")
+	flag.DurationVar(&cfg.hold, "hold", 0, "keep the clients connected and idle this long after connecting (for profiling)")
 	flag.IntVar(&cfg.rooms, "rooms", 10, "rooms for the fan-out phase (0 skips it)")
 	flag.IntVar(&cfg.subs, "subs", 180, "subscribers spread over the rooms")
 	flag.Float64Var(&cfg.rate, "rate", 200, "total publishes per second over all rooms")
@@ -263,6 +268,12 @@ func run(cfg config) (results, error) {
 	}
 	report(cfg, "connect", fmt.Sprintf("%d clients in %.2fs (%.0f/s); server RSS %d kB -> %d kB (%.1f kB/conn)",
 		cfg.clients, res.ConnectSeconds, res.ConnectPerSec, res.RSSBeforeKB, res.RSSAfterKB, res.RSSPerConnKB))
+	if cfg.hold > 0 {
+		select {
+		case <-time.After(cfg.hold):
+		case <-ctx.Done():
+		}
+	}
 
 	// Phase 2: fan-out.
 	if cfg.rooms > 0 {
