@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,4 +233,45 @@ func benchEndToEnd(b *testing.B, qos byte) {
 	}
 	wg.Wait()
 	waitReadings(b, got, start, cpu0)
+}
+
+// BenchmarkBrokerClientMemory connects 500 idle raw MQTT clients to the
+// embedded broker and reports the live heap each one costs the process
+// (after forced collections), the figure that grows with a fleet's size.
+func BenchmarkBrokerClientMemory(b *testing.B) {
+	const clients = 500
+	for range b.N {
+		s, _, stop := benchSource(b)
+		heap := func() uint64 {
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		before := heap()
+		conns := make([]net.Conn, 0, clients)
+		for i := range clients {
+			c, err := net.Dial("tcp", s.BrokerAddr())
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			id := fmt.Sprintf("mem-%d", i)
+			body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...)
+			if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+				b.Fatal(err)
+			}
+			ack := make([]byte, 4)
+			if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+				b.Fatalf("connack %v %v", ack, err)
+			}
+		}
+		after := heap()
+		b.ReportMetric(float64(after-before)/clients, "heapB/client")
+		for _, c := range conns {
+			c.Close()
+		}
+		stop()
+	}
 }

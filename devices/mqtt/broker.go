@@ -75,6 +75,10 @@ type embedded struct {
 	tls *listeners.TCP // nil without TLSListen
 }
 
+// clientWritesPending is how many messages the embedded broker queues for
+// one client before it drops what that client cannot take.
+const clientWritesPending = 1024
+
 func startEmbedded(s *Source) (*embedded, error) {
 	caps := mochi.NewDefaultServerCapabilities()
 	// A hard guard for a small board's memory; Source.handle applies the
@@ -83,6 +87,12 @@ func startEmbedded(s *Source) (*embedded, error) {
 	// A refused subscription must answer 0x80, the only failure code MQTT
 	// 3.1.1 clients know, not v5's 0x87.
 	caps.Compatibilities.ObscureNotAuthorized = true
+	// mochi allocates each client's outbound queue at connect: its default
+	// of 8,192 slots is 64 KiB per device, 64 MiB for 1,000 devices, that
+	// the garbage collector scans on every cycle although devices receive
+	// only commands. A subscriber that falls this far behind is dropped
+	// messages (counted by the broker) rather than queued without end.
+	caps.MaximumClientWritesPending = clientWritesPending
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: s.o.BrokerLogger, Capabilities: caps})
 	// Even without users the hook guards sessions (see OnConnectAuthenticate).
 	hook, err := newAuthHook(s.o.Users, len(s.o.Users) == 0 || s.o.AllowAnonymous)
