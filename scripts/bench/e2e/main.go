@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,6 +125,7 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", cfg.timeout, "bound on the whole run")
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
 	flag.BoolVar(&isShort, "short", false, "smoke run: 10 devices, 2 dashboards, 2 s, two short ceiling steps")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -144,6 +146,19 @@ func main() {
 	}
 	cfg.ceiling = rates
 
+	if *cpuProfile != "" {
+		// The latency includes the load generator's own work, so its
+		// profile tells how much of a figure is the measuring side's.
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := run(ctx, cfg, os.Stderr)
@@ -158,6 +173,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
+		pprof.StopCPUProfile() // os.Exit skips the deferred one
 		os.Exit(1)
 	}
 }
