@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,6 +104,14 @@ func startEmbedded(s *Source) (*embedded, error) {
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
+	// Messages reach the router through a hook rather than an inline "#"
+	// subscription: mochi copies the inline subscribers into fresh maps on
+	// every publish (about 1.4 KB of garbage a reading), and the hook sees
+	// a publish before the broker acknowledges it, so an acknowledged
+	// reading has always been handed to the store.
+	if err := srv.AddHook(&ingestHook{s: s}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
+	}
 	e := &embedded{s: s, srv: srv}
 	if s.o.Listen != ListenOff {
 		e.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: s.o.Listen})
@@ -151,24 +160,46 @@ func startEmbedded(s *Source) (*embedded, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	// One "#" subscription: the router does the matching, and overlapping
-	// filters can never deliver a message twice.
-	err = srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-		if pk.TopicName == s.o.StatusTopic {
-			return
-		}
-		s.handle(pk.TopicName, pk.Payload, pk.FixedHeader.Retain)
-	})
-	if err != nil {
-		_ = srv.Close()
-		return nil, fmt.Errorf("mqtt: embedded broker: subscribe: %w", err)
-	}
 	if err := srv.Publish(s.o.StatusTopic, []byte("online"), true, 1); err != nil {
 		s.log.Warn("mqtt: cannot publish gateway status", "err", err)
 	}
 	s.log.Info("mqtt: embedded broker started", "listen", e.addr(), "tls_listen", e.tlsAddr(), "websocket", s.o.WebsocketListen,
 		"users", len(s.o.Users), "anonymous", len(s.o.Users) == 0 || s.o.AllowAnonymous, "status_topic", s.o.StatusTopic)
 	return e, nil
+}
+
+// ingestHook hands every message published to the embedded broker, and
+// every last will it sends, to the Source's router.
+type ingestHook struct {
+	mochi.HookBase
+	s *Source
+}
+
+// ID names the hook in the broker's log.
+func (h *ingestHook) ID() string { return "gatewayd-ingest" }
+
+// Provides selects the events the hook takes.
+func (h *ingestHook) Provides(b byte) bool {
+	return b == mochi.OnPublish || b == mochi.OnWillSent
+}
+
+// OnPublish routes a publish that passed the ACL check; it runs before the
+// broker acknowledges a QoS 1 or 2 message and never changes or refuses it.
+func (h *ingestHook) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	h.route(pk)
+	return pk, nil
+}
+
+// OnWillSent routes a last will, which the broker publishes without
+// OnPublish.
+func (h *ingestHook) OnWillSent(_ *mochi.Client, pk packets.Packet) { h.route(pk) }
+
+func (h *ingestHook) route(pk packets.Packet) {
+	// The gateway's own status, and $SYS topics, which "#" never matched.
+	if pk.TopicName == h.s.o.StatusTopic || strings.HasPrefix(pk.TopicName, "$") {
+		return
+	}
+	h.s.handle(pk.TopicName, pk.Payload, pk.FixedHeader.Retain)
 }
 
 func (e *embedded) publish(_ context.Context, m convention.Message) error {

@@ -579,9 +579,26 @@ func TestOpenBrokerAcceptsAnyone(t *testing.T) {
 	}
 	publish(t, dev, "devices/open/telemetry", false, `{"v": 1}`)
 	c.waitFor(t, "reading", isReading("open", "v", 1))
-	tok := dev.Subscribe("#", 1, nil)
+	retained := make(chan struct{}, 1)
+	tok := dev.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
+		if m.Retained() {
+			select {
+			case retained <- struct{}{}:
+			default:
+			}
+		}
+	})
 	if !tok.WaitTimeout(10*time.Second) || tok.(*paho.SubscribeToken).Result()["#"] != 1 {
 		t.Fatalf("subscribe # refused: %v %v", tok.Error(), tok.(*paho.SubscribeToken).Result())
+	}
+	// mochi scans its retained messages for a new subscription after the
+	// SUBACK, without the lock a retained publish takes (the gateway's
+	// status on shutdown): wait for the scan's delivery so the two never
+	// overlap in this test.
+	select {
+	case <-retained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no retained message (the gateway status) after subscribing to #")
 	}
 	// The same client id may come back under another username.
 	if _, err := dial(t, dialOpts{broker: broker, id: "tasmota", user: "other"}); err != nil {

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -527,4 +528,44 @@ func TestPayloadTooLarge(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("payload_too_large counted %d times, want 1", n)
 	}
+}
+
+// TestEmbeddedLastWill checks that a device's last will, which the broker
+// publishes itself when the device's connection drops without DISCONNECT,
+// reaches the router and marks the device offline.
+func TestEmbeddedLastWill(t *testing.T) {
+	s, col, _ := embeddedSource(t, nil)
+	c, err := net.Dial("tcp", s.BrokerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// MQTT 3.1.1 CONNECT: clean session, will QoS 1 retained on
+	// devices/w1/status with "offline".
+	id, topic, msg := "w1", "devices/w1/status", "offline"
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02 | 0x04 | 0x08 | 0x20, 0, 60}
+	for _, f := range []string{id, topic, msg} {
+		body = append(body, byte(len(f)>>8), byte(len(f)))
+		body = append(body, f...)
+	}
+	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("connack %v %v", ack, err)
+	}
+	// A reading first, so the device is online by data.
+	payload := `{"t":1}`
+	tel := "devices/w1/telemetry"
+	pub := []byte{0x30, byte(2 + len(tel) + len(payload)), 0, byte(len(tel))}
+	pub = append(append(pub, tel...), payload...)
+	if _, err := c.Write(pub); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "reading", isReading("w1", "t", 1))
+	col.waitFor(t, "online by data", isPresence("w1", true, ""))
+	// Dropping the connection without DISCONNECT makes the broker send the will.
+	c.Close()
+	col.waitFor(t, "offline by will", isPresence("w1", false, "lwt"))
 }
