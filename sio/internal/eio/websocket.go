@@ -58,7 +58,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 		// Read on a new goroutine so that this request's goroutine, and the
 		// buffers net/http holds for it, go away.
 		raw, br := hc.out.conn, hc.br
-		s.goTracked(func() { ss.readLoop(conn, raw, br) })
+		s.goTracked(func() { ss.readLoop(conn, raw, br, false) })
 		return
 	}
 
@@ -81,7 +81,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 	})
 	ss.mu.Unlock()
 	raw, br := hc.out.conn, hc.br
-	s.goTracked(func() { ss.readLoop(conn, raw, br) })
+	s.goTracked(func() { ss.readLoop(conn, raw, br, false) })
 }
 
 // abortUpgrade drops the candidate websocket c, keeping polling. It reports
@@ -104,27 +104,35 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 // session's websocket or a candidate for an upgrade. raw and br are the
 // connection and read buffer under c; the closure that starts readLoop must
 // not hold the ResponseWriter, which pins net/http's per-connection buffers.
+// readable says that raw is known to have data, so the first read need not
+// wait for it.
 //
-// An idle reader waits on a goroutine that has handled no frame: handling
-// one (and the handler's work) can grow the stack to 4 KiB or more, which
-// the garbage collector never shrinks back to the 2 KiB minimum while the
-// goroutine waits. So after handling frames, the loop goes on in a new
-// goroutine when no data is buffered, and this one ends.
-func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
+// An idle session's websocket is parked on the server's reactor, and this
+// goroutine ends: the reactor starts a new one when data arrives. Where it
+// cannot be parked (a probe, a TLS connection, not Linux), an idle reader
+// waits on a goroutine that has handled no frame: handling one (and the
+// handler's work) can grow the stack to 4 KiB or more, which the garbage
+// collector never shrinks back to the 2 KiB minimum while the goroutine
+// waits. So after handling frames, the loop goes on in a new goroutine when
+// no data is buffered, and this one ends.
+func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader, readable bool) {
 	ctx := context.Background()
 	fresh := true
 	for {
 		s.brMu.Lock()
-		idle := br.Buffered() == 0
+		idle := br.Buffered() == 0 && !readable
 		s.brMu.Unlock()
 		if idle {
+			if s.park(c, raw, br) {
+				return
+			}
 			if !fresh {
-				s.srv.goTracked(func() { s.readLoop(c, raw, br) })
+				s.srv.goTracked(func() { s.readLoop(c, raw, br, false) })
 				return
 			}
 			waitReadable(raw)
 		}
-		fresh = false
+		fresh, readable = false, false
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			s.onReadError(c, err)
@@ -156,6 +164,32 @@ func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// park hands the idle websocket c to the server's reactor, which calls
+// resumeReader when raw becomes readable. It reports false when c stays
+// with the calling goroutine: c is not the session's open websocket, or raw
+// cannot be watched.
+func (s *Session) park(c *websocket.Conn, raw net.Conn, br *bufio.Reader) bool {
+	r := s.srv.idleReactor()
+	if r == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.conn != c || s.out == nil || s.out.conn != raw {
+		return false
+	}
+	s.br = br
+	return r.park(s, raw)
+}
+
+// resumeReader reads the parked websocket, which has become readable.
+func (s *Session) resumeReader() {
+	s.mu.Lock()
+	c, raw, br := s.conn, s.out.conn, s.br
+	s.mu.Unlock()
+	s.readLoop(c, raw, br, true)
 }
 
 func (s *Session) onReadError(c *websocket.Conn, err error) {
