@@ -16,10 +16,13 @@ import (
 
 // Buffer sizes of a websocket connection. They stay allocated for the whole
 // life of the connection, so they are kept small: frames larger than the
-// buffers are read and written directly.
+// buffers are read and written directly. The write buffer holds the largest
+// control frame (2-byte header, 125-byte payload), so that a pong or a close
+// written outside the session's writer goes out in one write; the writer's
+// frames are gathered by the coalescer below it.
 const (
 	wsReadBufSize  = 256
-	wsWriteBufSize = 512
+	wsWriteBufSize = 128
 	// wsCompressionThreshold is the smallest message permessage-deflate
 	// compresses, the Node.js engine.io default.
 	wsCompressionThreshold = 1024
@@ -298,7 +301,7 @@ func (s *Session) writeLoop() {
 		conn, out := s.conn, s.out
 		s.mu.Unlock()
 
-		if out != nil && len(batch) > 1 {
+		if out != nil {
 			out.start()
 		}
 		failed := false
@@ -323,7 +326,7 @@ func (s *Session) writeLoop() {
 			}
 			s.mu.Unlock()
 		}
-		if out != nil && len(batch) > 1 {
+		if out != nil {
 			if err := out.stop(); err != nil && !failed {
 				s.close(ReasonTransportError, closeAbrupt)
 			}
@@ -367,7 +370,7 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// Bytes the client sent right after its handshake are already
 		// buffered: carry them over.
 		b, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn), wsReadBufSize)
+		br = bufio.NewReaderSize(&prefixReader{b: bytes.Clone(b), r: conn}, wsReadBufSize)
 		if _, err := br.Peek(n); err != nil {
 			return conn, brw, nil
 		}
@@ -376,19 +379,47 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, wsWriteBufSize)), nil
 }
 
+// prefixReader reads b, then r. Unlike io.MultiReader it lets go of b as
+// soon as b is read, and costs one small struct for the life of the
+// connection.
+type prefixReader struct {
+	b []byte
+	r io.Reader
+}
+
+func (p *prefixReader) Read(q []byte) (int, error) {
+	if len(p.b) == 0 {
+		return p.r.Read(q)
+	}
+	n := copy(q, p.b)
+	p.b = p.b[n:]
+	if len(p.b) == 0 {
+		p.b = nil
+	}
+	return n, nil
+}
+
 // maxCoalesce bounds the bytes gathered before a write to the socket.
 const maxCoalesce = 64 << 10
+
+// coalesceBufs holds the buffers of coalescers between batches, so that an
+// idle session holds none and a busy one does not allocate one per batch.
+var coalesceBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
 
 // coalescer is the writer under coder/websocket's buffered writer. coder
 // flushes every frame to the socket; while the session's writer drains a
 // batch of packets, the coalescer gathers those frames instead and writes
-// them with one system call at the end of the batch.
+// them with one system call at the end of the batch. Frames written outside
+// a batch (control frames) go straight to the socket.
 type coalescer struct {
 	conn net.Conn
 
 	mu  sync.Mutex // held across socket writes, to keep frames in order
 	on  bool
-	buf []byte // only while a batch is written: idle sessions hold none
+	buf *[]byte // from coalesceBufs, only while a batch is written
 	err error
 }
 
@@ -398,9 +429,14 @@ func (w *coalescer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.on && len(w.buf)+len(p) <= maxCoalesce {
-		w.buf = append(w.buf, p...)
-		return len(p), nil
+	if w.on {
+		if w.buf == nil {
+			w.buf = coalesceBufs.Get().(*[]byte)
+		}
+		if len(*w.buf)+len(p) <= maxCoalesce {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
 	}
 	if err := w.flushLocked(); err != nil {
 		return 0, err
@@ -413,11 +449,11 @@ func (w *coalescer) Write(p []byte) (int, error) {
 }
 
 func (w *coalescer) flushLocked() error {
-	if len(w.buf) == 0 {
+	if w.buf == nil || len(*w.buf) == 0 {
 		return nil
 	}
-	_, err := w.conn.Write(w.buf)
-	w.buf = w.buf[:0]
+	_, err := w.conn.Write(*w.buf)
+	*w.buf = (*w.buf)[:0]
 	if err != nil {
 		w.err = err
 	}
@@ -437,6 +473,10 @@ func (w *coalescer) stop() error {
 	defer w.mu.Unlock()
 	w.on = false
 	err := w.flushLocked()
-	w.buf = nil
+	if w.buf != nil {
+		*w.buf = (*w.buf)[:0]
+		coalesceBufs.Put(w.buf)
+		w.buf = nil
+	}
 	return err
 }
