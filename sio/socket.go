@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,6 @@ import (
 type Handshake struct {
 	// Headers are the headers of the Engine.IO handshake request.
 	Headers http.Header
-	// Query is the query string of the handshake request.
-	Query url.Values
 	// Auth is the JSON object the client sent with its CONNECT for this
 	// namespace; "{}" when it sent none.
 	Auth json.RawMessage
@@ -30,7 +29,8 @@ type Handshake struct {
 	Time time.Time
 	// Issued is Time in Unix milliseconds, as socket.io reports it.
 	Issued int64
-	// URL is the request URI of the handshake request.
+	// URL is the request URI of the handshake request, query string
+	// included (see Query).
 	URL string
 	// Secure reports whether the handshake came over TLS.
 	Secure bool
@@ -41,6 +41,15 @@ type Handshake struct {
 
 // AuthInto decodes the CONNECT payload into v, like json.Unmarshal.
 func (h *Handshake) AuthInto(v any) error { return json.Unmarshal(h.Auth, v) }
+
+// Query parses the query string of the handshake request, from URL. Each
+// call returns a new map: a parsed copy kept for the life of every
+// connection would cost more than parsing on the rare call.
+func (h *Handshake) Query() url.Values {
+	_, q, _ := strings.Cut(h.URL, "?")
+	v, _ := url.ParseQuery(q) // as url.URL.Query does, malformed pairs are dropped
+	return v
+}
 
 const (
 	stateConnecting = iota
