@@ -85,7 +85,7 @@ type Socket struct {
 
 	mu        sync.Mutex
 	state     int
-	handlers  map[string][]func(*Event)
+	handlers  []eventHandler // in registration order; only ever appended to
 	anyIn     []func(*Event)
 	anyOut    []func(event string, args Args)
 	mws       []func(*Event) error
@@ -101,6 +101,13 @@ type Socket struct {
 	recovered   bool
 	recoveryErr error
 	gone        chan struct{} // closed once detached and its session saved
+}
+
+// eventHandler is a handler registered with On. A socket has few, so a
+// slice searched by name costs less than a map.
+type eventHandler struct {
+	name string
+	h    func(*Event)
 }
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
@@ -165,11 +172,7 @@ func (s *Socket) SetData(v any) {
 // requested ack never sent).
 func (s *Socket) On(name string, h func(ev *Event)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		// Made on first use: many sockets only receive broadcasts.
-		s.handlers = make(map[string][]func(*Event))
-	}
-	s.handlers[name] = append(s.handlers[name], h)
+	s.handlers = append(s.handlers, eventHandler{name, h})
 	s.mu.Unlock()
 }
 
@@ -520,7 +523,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		s.mu.Unlock()
 		return
 	}
-	mws, anyIn, hs, onErr := s.mws, s.anyIn, s.handlers[ev.Name], s.onErr
+	// A copy of the slice headers is a snapshot: the slices are only
+	// appended to, which never changes the elements it sees.
+	mws, anyIn, hs, onErr := s.mws, s.anyIn, s.handlers, s.onErr
 	s.mu.Unlock()
 	for _, mw := range mws {
 		if err := mw(ev); err != nil {
@@ -534,7 +539,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		h(ev)
 	}
 	for _, h := range hs {
-		h(ev)
+		if h.name == ev.Name {
+			h.h(ev)
+		}
 	}
 }
 
