@@ -10,3 +10,17 @@ func (s *Server) ParkedCount() int {
 	defer r.mu.Unlock()
 	return len(r.parked)
 }
+
+// ReadBufSize returns the size of the read buffer under the session's
+// websocket, 0 while it is dropped, or -1 before the websocket was parked.
+func (s *Session) ReadBufSize() int {
+	s.mu.Lock()
+	br := s.br
+	s.mu.Unlock()
+	if br == nil {
+		return -1
+	}
+	s.brMu.Lock()
+	defer s.brMu.Unlock()
+	return br.Size()
+}

@@ -80,13 +80,14 @@ type Session struct {
 	conn    *websocket.Conn
 	out     *coalescer    // under conn: gathers a batch's frames; its conn bounds a close in time
 	writing bool          // a writer goroutine is running
-	br      *bufio.Reader // under conn: the reader's buffer, for a reader the reactor starts
+	br      *bufio.Reader // under conn: set when conn is parked, for the reader the reactor starts
 	// rkey is the reactor's key for conn while it is parked there, else 0.
 	// It is guarded by the reactor's mutex.
 	rkey       uint64
 	epollAdded bool // conn is in the reactor's epoll set (maybe disarmed)
 	// brMu orders the reader's look at its read buffer with a close
-	// handshake, which reads from that buffer too.
+	// handshake, which reads from that buffer too, and with parking, which
+	// drops the buffer until a reader or a close handshake refills it.
 	brMu sync.Mutex
 
 	// upgrade

@@ -123,6 +123,7 @@ func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader, re
 	fresh := true
 	for {
 		s.brMu.Lock()
+		refillReadBuf(br, raw)
 		idle := br.Buffered() == 0 && !readable
 		s.brMu.Unlock()
 		if idle {
@@ -184,7 +185,34 @@ func (s *Session) park(c *websocket.Conn, raw net.Conn, br *bufio.Reader) bool {
 		return false
 	}
 	s.br = br
-	return r.park(s, raw)
+	// The read buffer is dropped while parked: nothing reads it until the
+	// reactor starts a reader, or a close handshake (which comes after a
+	// close, so not while mu is held here); both refill it first. Only a
+	// buffer made in Hijack, which reads straight from raw, is dropped.
+	s.brMu.Lock()
+	saved := *br
+	drop := br.Size() == wsReadBufSize && br.Buffered() == 0
+	if drop {
+		*br = bufio.Reader{}
+	}
+	s.brMu.Unlock()
+	if r.park(s, raw) {
+		return true
+	}
+	if drop {
+		s.brMu.Lock()
+		*br = saved
+		s.brMu.Unlock()
+	}
+	return false
+}
+
+// refillReadBuf gives br, emptied while its session was parked, a new
+// buffer reading from raw. The caller holds the session's brMu.
+func refillReadBuf(br *bufio.Reader, raw net.Conn) {
+	if br.Size() == 0 {
+		*br = *bufio.NewReaderSize(raw, wsReadBufSize)
+	}
 }
 
 // resumeReader reads the parked websocket, which has become readable.
@@ -282,7 +310,11 @@ func (s *Session) writeLoop() {
 				s.mu.Unlock()
 				return
 			}
-			conn, abrupt := s.conn, s.mode == closeAbrupt
+			conn, abrupt, br := s.conn, s.mode == closeAbrupt, s.br
+			var raw net.Conn
+			if s.out != nil {
+				raw = s.out.conn
+			}
 			s.mu.Unlock()
 			// writing stays true: no writer starts after this one.
 			if abrupt {
@@ -290,6 +322,9 @@ func (s *Session) writeLoop() {
 			} else {
 				// The close handshake reads from the read buffer too.
 				s.brMu.Lock()
+				if br != nil && raw != nil {
+					refillReadBuf(br, raw)
+				}
 				_ = conn.Close(websocket.StatusNormalClosure, "")
 				s.brMu.Unlock()
 			}
