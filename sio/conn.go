@@ -65,7 +65,7 @@ func newConn(s *Server, sess session) *conn {
 
 func baseHandshake(r *http.Request) Handshake {
 	now := time.Now()
-	h := Handshake{Time: now, Issued: now.UnixMilli(), Headers: http.Header{}, Query: map[string][]string{}}
+	h := Handshake{Time: now, Issued: now.UnixMilli(), Headers: http.Header{}}
 	if r == nil {
 		return h
 	}
@@ -73,7 +73,6 @@ func baseHandshake(r *http.Request) Handshake {
 	// handshake may own its header map rather than a copy.
 	h.Headers = r.Header
 	if r.URL != nil {
-		h.Query = r.URL.Query()
 		h.URL = r.URL.RequestURI()
 	}
 	h.Address = r.RemoteAddr

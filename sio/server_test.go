@@ -49,7 +49,7 @@ func TestConnectMainNamespace(t *testing.T) {
 	eventually(t, "connection handler", func() bool { return srv.Of("/").Socket(sid) != nil })
 	c.expectNone()
 	got := <-hs
-	if string(got.Auth) != "{}" || got.Address != "192.0.2.7" || got.Query.Get("room") != "a" || !got.XDomain ||
+	if string(got.Auth) != "{}" || got.Address != "192.0.2.7" || got.Query().Get("room") != "a" || !got.XDomain ||
 		got.Secure || got.URL != "/socket.io/?EIO=4&transport=polling&room=a" || got.Issued != got.Time.UnixMilli() {
 		t.Fatalf("handshake %+v", got)
 	}

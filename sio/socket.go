@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,6 @@ import (
 type Handshake struct {
 	// Headers are the headers of the Engine.IO handshake request.
 	Headers http.Header
-	// Query is the query string of the handshake request.
-	Query url.Values
 	// Auth is the JSON object the client sent with its CONNECT for this
 	// namespace; "{}" when it sent none.
 	Auth json.RawMessage
@@ -30,7 +29,8 @@ type Handshake struct {
 	Time time.Time
 	// Issued is Time in Unix milliseconds, as socket.io reports it.
 	Issued int64
-	// URL is the request URI of the handshake request.
+	// URL is the request URI of the handshake request, query string
+	// included (see Query).
 	URL string
 	// Secure reports whether the handshake came over TLS.
 	Secure bool
@@ -41,6 +41,15 @@ type Handshake struct {
 
 // AuthInto decodes the CONNECT payload into v, like json.Unmarshal.
 func (h *Handshake) AuthInto(v any) error { return json.Unmarshal(h.Auth, v) }
+
+// Query parses the query string of the handshake request, from URL. Each
+// call returns a new map: a parsed copy kept for the life of every
+// connection would cost more than parsing on the rare call.
+func (h *Handshake) Query() url.Values {
+	_, q, _ := strings.Cut(h.URL, "?")
+	v, _ := url.ParseQuery(q) // as url.URL.Query does, malformed pairs are dropped
+	return v
+}
 
 const (
 	stateConnecting = iota
@@ -76,7 +85,7 @@ type Socket struct {
 
 	mu        sync.Mutex
 	state     int
-	handlers  map[string][]func(*Event)
+	handlers  []eventHandler // in registration order; only ever appended to
 	anyIn     []func(*Event)
 	anyOut    []func(event string, args Args)
 	mws       []func(*Event) error
@@ -92,6 +101,13 @@ type Socket struct {
 	recovered   bool
 	recoveryErr error
 	gone        chan struct{} // closed once detached and its session saved
+}
+
+// eventHandler is a handler registered with On. A socket has few, so a
+// slice searched by name costs less than a map.
+type eventHandler struct {
+	name string
+	h    func(*Event)
 }
 
 func newSocket(n *Namespace, c *conn, hs *Handshake) *Socket {
@@ -156,11 +172,7 @@ func (s *Socket) SetData(v any) {
 // requested ack never sent).
 func (s *Socket) On(name string, h func(ev *Event)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		// Made on first use: many sockets only receive broadcasts.
-		s.handlers = make(map[string][]func(*Event))
-	}
-	s.handlers[name] = append(s.handlers[name], h)
+	s.handlers = append(s.handlers, eventHandler{name, h})
 	s.mu.Unlock()
 }
 
@@ -511,7 +523,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		s.mu.Unlock()
 		return
 	}
-	mws, anyIn, hs, onErr := s.mws, s.anyIn, s.handlers[ev.Name], s.onErr
+	// A copy of the slice headers is a snapshot: the slices are only
+	// appended to, which never changes the elements it sees.
+	mws, anyIn, hs, onErr := s.mws, s.anyIn, s.handlers, s.onErr
 	s.mu.Unlock()
 	for _, mw := range mws {
 		if err := mw(ev); err != nil {
@@ -525,7 +539,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		h(ev)
 	}
 	for _, h := range hs {
-		h(ev)
+		if h.name == ev.Name {
+			h.h(ev)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -65,6 +66,12 @@ type Server struct {
 	sessions map[string]*Session
 	closed   bool
 	wg       sync.WaitGroup // ServeHTTP calls, writers and OnClose calls
+
+	// reactor watches idle websockets; started on first use, stopped by
+	// Close. rmu guards its start and stop.
+	rmu        sync.Mutex
+	reactor    atomic.Pointer[reactor]
+	reactorOff bool // none to start: stopped, or epoll unavailable
 }
 
 // NewServer returns a Server with the given options (nil means defaults).
@@ -136,6 +143,34 @@ func (s *Server) Close() {
 		ss.close(ReasonServerShutdown, closeShutdown)
 	}
 	s.wg.Wait()
+	s.rmu.Lock()
+	s.reactorOff = true
+	r := s.reactor.Load()
+	s.rmu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+}
+
+// idleReactor returns the reactor that watches idle websockets, starting it
+// on first use. It returns nil when there is none: not on Linux, epoll
+// unavailable, or the server closed.
+func (s *Server) idleReactor() *reactor {
+	if r := s.reactor.Load(); r != nil {
+		return r
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if r := s.reactor.Load(); r != nil || s.reactorOff {
+		return r
+	}
+	r := newReactor(s)
+	if r == nil {
+		s.reactorOff = true
+		return nil
+	}
+	s.reactor.Store(r)
+	return r
 }
 
 // track registers one goroutine with the server; it reports false when the

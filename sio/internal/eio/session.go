@@ -1,6 +1,7 @@
 package eio
 
 import (
+	"bufio"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -77,10 +78,16 @@ type Session struct {
 
 	// websocket
 	conn    *websocket.Conn
-	out     *coalescer // under conn: gathers a batch's frames; its conn bounds a close in time
-	writing bool       // a writer goroutine is running
+	out     *coalescer    // under conn: gathers a batch's frames; its conn bounds a close in time
+	writing bool          // a writer goroutine is running
+	br      *bufio.Reader // under conn: set when conn is parked, for the reader the reactor starts
+	// rkey is the reactor's key for conn while it is parked there, else 0.
+	// It is guarded by the reactor's mutex.
+	rkey       uint64
+	epollAdded bool // conn is in the reactor's epoll set (maybe disarmed)
 	// brMu orders the reader's look at its read buffer with a close
-	// handshake, which reads from that buffer too.
+	// handshake, which reads from that buffer too, and with parking, which
+	// drops the buffer until a reader or a close handshake refills it.
 	brMu sync.Mutex
 
 	// upgrade
@@ -240,6 +247,12 @@ func (s *Session) close(reason string, mode closeMode) {
 	}
 	if mode != closeFlush && mode != closeShutdown {
 		s.dropQueueLocked()
+	}
+	if r := s.srv.reactor.Load(); r != nil {
+		// Under mu, before the writer that finishes the session starts:
+		// the reactor never starts a reader for a closing session, and
+		// Server.Close cannot stop waiting while it does.
+		r.forget(s)
 	}
 	if rc := s.postRC; rc != nil {
 		// A POST body still arriving must not hold up the close (nor

@@ -16,10 +16,13 @@ import (
 
 // Buffer sizes of a websocket connection. They stay allocated for the whole
 // life of the connection, so they are kept small: frames larger than the
-// buffers are read and written directly.
+// buffers are read and written directly. The write buffer holds the largest
+// control frame (2-byte header, 125-byte payload), so that a pong or a close
+// written outside the session's writer goes out in one write; the writer's
+// frames are gathered by the coalescer below it.
 const (
 	wsReadBufSize  = 256
-	wsWriteBufSize = 512
+	wsWriteBufSize = 128
 	// wsCompressionThreshold is the smallest message permessage-deflate
 	// compresses, the Node.js engine.io default.
 	wsCompressionThreshold = 1024
@@ -58,7 +61,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 		// Read on a new goroutine so that this request's goroutine, and the
 		// buffers net/http holds for it, go away.
 		raw, br := hc.out.conn, hc.br
-		s.goTracked(func() { ss.readLoop(conn, raw, br) })
+		s.goTracked(func() { ss.readLoop(conn, raw, br, false) })
 		return
 	}
 
@@ -81,7 +84,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, ss *Sess
 	})
 	ss.mu.Unlock()
 	raw, br := hc.out.conn, hc.br
-	s.goTracked(func() { ss.readLoop(conn, raw, br) })
+	s.goTracked(func() { ss.readLoop(conn, raw, br, false) })
 }
 
 // abortUpgrade drops the candidate websocket c, keeping polling. It reports
@@ -104,27 +107,36 @@ func (s *Session) abortUpgrade(c *websocket.Conn) bool {
 // session's websocket or a candidate for an upgrade. raw and br are the
 // connection and read buffer under c; the closure that starts readLoop must
 // not hold the ResponseWriter, which pins net/http's per-connection buffers.
+// readable says that raw is known to have data, so the first read need not
+// wait for it.
 //
-// An idle reader waits on a goroutine that has handled no frame: handling
-// one (and the handler's work) can grow the stack to 4 KiB or more, which
-// the garbage collector never shrinks back to the 2 KiB minimum while the
-// goroutine waits. So after handling frames, the loop goes on in a new
-// goroutine when no data is buffered, and this one ends.
-func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
+// An idle session's websocket is parked on the server's reactor, and this
+// goroutine ends: the reactor starts a new one when data arrives. Where it
+// cannot be parked (a probe, a TLS connection, not Linux), an idle reader
+// waits on a goroutine that has handled no frame: handling one (and the
+// handler's work) can grow the stack to 4 KiB or more, which the garbage
+// collector never shrinks back to the 2 KiB minimum while the goroutine
+// waits. So after handling frames, the loop goes on in a new goroutine when
+// no data is buffered, and this one ends.
+func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader, readable bool) {
 	ctx := context.Background()
 	fresh := true
 	for {
 		s.brMu.Lock()
-		idle := br.Buffered() == 0
+		refillReadBuf(br, raw)
+		idle := br.Buffered() == 0 && !readable
 		s.brMu.Unlock()
 		if idle {
+			if s.park(c, raw, br) {
+				return
+			}
 			if !fresh {
-				s.srv.goTracked(func() { s.readLoop(c, raw, br) })
+				s.srv.goTracked(func() { s.readLoop(c, raw, br, false) })
 				return
 			}
 			waitReadable(raw)
 		}
-		fresh = false
+		fresh, readable = false, false
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			s.onReadError(c, err)
@@ -156,6 +168,59 @@ func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// park hands the idle websocket c to the server's reactor, which calls
+// resumeReader when raw becomes readable. It reports false when c stays
+// with the calling goroutine: c is not the session's open websocket, or raw
+// cannot be watched.
+func (s *Session) park(c *websocket.Conn, raw net.Conn, br *bufio.Reader) bool {
+	r := s.srv.idleReactor()
+	if r == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.conn != c || s.out == nil || s.out.conn != raw {
+		return false
+	}
+	s.br = br
+	// The read buffer is dropped while parked: nothing reads it until the
+	// reactor starts a reader, or a close handshake (which comes after a
+	// close, so not while mu is held here); both refill it first. Only a
+	// buffer made in Hijack, which reads straight from raw, is dropped.
+	s.brMu.Lock()
+	saved := *br
+	drop := br.Size() == wsReadBufSize && br.Buffered() == 0
+	if drop {
+		*br = bufio.Reader{}
+	}
+	s.brMu.Unlock()
+	if r.park(s, raw) {
+		return true
+	}
+	if drop {
+		s.brMu.Lock()
+		*br = saved
+		s.brMu.Unlock()
+	}
+	return false
+}
+
+// refillReadBuf gives br, emptied while its session was parked, a new
+// buffer reading from raw. The caller holds the session's brMu.
+func refillReadBuf(br *bufio.Reader, raw net.Conn) {
+	if br.Size() == 0 {
+		*br = *bufio.NewReaderSize(raw, wsReadBufSize)
+	}
+}
+
+// resumeReader reads the parked websocket, which has become readable.
+func (s *Session) resumeReader() {
+	s.mu.Lock()
+	c, raw, br := s.conn, s.out.conn, s.br
+	s.mu.Unlock()
+	s.readLoop(c, raw, br, true)
 }
 
 func (s *Session) onReadError(c *websocket.Conn, err error) {
@@ -245,7 +310,11 @@ func (s *Session) writeLoop() {
 				s.mu.Unlock()
 				return
 			}
-			conn, abrupt := s.conn, s.mode == closeAbrupt
+			conn, abrupt, br := s.conn, s.mode == closeAbrupt, s.br
+			var raw net.Conn
+			if s.out != nil {
+				raw = s.out.conn
+			}
 			s.mu.Unlock()
 			// writing stays true: no writer starts after this one.
 			if abrupt {
@@ -253,6 +322,9 @@ func (s *Session) writeLoop() {
 			} else {
 				// The close handshake reads from the read buffer too.
 				s.brMu.Lock()
+				if br != nil && raw != nil {
+					refillReadBuf(br, raw)
+				}
 				_ = conn.Close(websocket.StatusNormalClosure, "")
 				s.brMu.Unlock()
 			}
@@ -264,7 +336,7 @@ func (s *Session) writeLoop() {
 		conn, out := s.conn, s.out
 		s.mu.Unlock()
 
-		if out != nil && len(batch) > 1 {
+		if out != nil {
 			out.start()
 		}
 		failed := false
@@ -289,7 +361,7 @@ func (s *Session) writeLoop() {
 			}
 			s.mu.Unlock()
 		}
-		if out != nil && len(batch) > 1 {
+		if out != nil {
 			if err := out.stop(); err != nil && !failed {
 				s.close(ReasonTransportError, closeAbrupt)
 			}
@@ -333,7 +405,7 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// Bytes the client sent right after its handshake are already
 		// buffered: carry them over.
 		b, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn), wsReadBufSize)
+		br = bufio.NewReaderSize(&prefixReader{b: bytes.Clone(b), r: conn}, wsReadBufSize)
 		if _, err := br.Peek(n); err != nil {
 			return conn, brw, nil
 		}
@@ -342,19 +414,47 @@ func (w *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, wsWriteBufSize)), nil
 }
 
+// prefixReader reads b, then r. Unlike io.MultiReader it lets go of b as
+// soon as b is read, and costs one small struct for the life of the
+// connection.
+type prefixReader struct {
+	b []byte
+	r io.Reader
+}
+
+func (p *prefixReader) Read(q []byte) (int, error) {
+	if len(p.b) == 0 {
+		return p.r.Read(q)
+	}
+	n := copy(q, p.b)
+	p.b = p.b[n:]
+	if len(p.b) == 0 {
+		p.b = nil
+	}
+	return n, nil
+}
+
 // maxCoalesce bounds the bytes gathered before a write to the socket.
 const maxCoalesce = 64 << 10
+
+// coalesceBufs holds the buffers of coalescers between batches, so that an
+// idle session holds none and a busy one does not allocate one per batch.
+var coalesceBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
 
 // coalescer is the writer under coder/websocket's buffered writer. coder
 // flushes every frame to the socket; while the session's writer drains a
 // batch of packets, the coalescer gathers those frames instead and writes
-// them with one system call at the end of the batch.
+// them with one system call at the end of the batch. Frames written outside
+// a batch (control frames) go straight to the socket.
 type coalescer struct {
 	conn net.Conn
 
 	mu  sync.Mutex // held across socket writes, to keep frames in order
 	on  bool
-	buf []byte // only while a batch is written: idle sessions hold none
+	buf *[]byte // from coalesceBufs, only while a batch is written
 	err error
 }
 
@@ -364,9 +464,14 @@ func (w *coalescer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.on && len(w.buf)+len(p) <= maxCoalesce {
-		w.buf = append(w.buf, p...)
-		return len(p), nil
+	if w.on {
+		if w.buf == nil {
+			w.buf = coalesceBufs.Get().(*[]byte)
+		}
+		if len(*w.buf)+len(p) <= maxCoalesce {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
 	}
 	if err := w.flushLocked(); err != nil {
 		return 0, err
@@ -379,11 +484,11 @@ func (w *coalescer) Write(p []byte) (int, error) {
 }
 
 func (w *coalescer) flushLocked() error {
-	if len(w.buf) == 0 {
+	if w.buf == nil || len(*w.buf) == 0 {
 		return nil
 	}
-	_, err := w.conn.Write(w.buf)
-	w.buf = w.buf[:0]
+	_, err := w.conn.Write(*w.buf)
+	*w.buf = (*w.buf)[:0]
 	if err != nil {
 		w.err = err
 	}
@@ -403,6 +508,10 @@ func (w *coalescer) stop() error {
 	defer w.mu.Unlock()
 	w.on = false
 	err := w.flushLocked()
-	w.buf = nil
+	if w.buf != nil {
+		*w.buf = (*w.buf)[:0]
+		coalesceBufs.Put(w.buf)
+		w.buf = nil
+	}
 	return err
 }
