@@ -8,10 +8,14 @@
 #   scripts/ci-deps.sh --print    only list the missing packages
 set -eu
 
-# package:command pairs; the command shows the package is installed.
+# package:command pairs; the command (or, when it starts with /, the file)
+# shows the package is installed. The cross C libraries are only recommended
+# by the cross compilers, which --no-install-recommends leaves out.
 want="
 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc
 gcc-arm-linux-gnueabihf:arm-linux-gnueabihf-gcc
+libc6-dev-arm64-cross:/usr/aarch64-linux-gnu/include/stdio.h
+libc6-dev-armhf-cross:/usr/arm-linux-gnueabihf/include/stdio.h
 qemu-user-static:qemu-aarch64-static
 systemd-container:systemd-nspawn
 shellcheck:shellcheck
@@ -20,7 +24,11 @@ file:file
 
 missing=
 for pc in $want; do
-	command -v "${pc#*:}" >/dev/null 2>&1 || missing="$missing ${pc%%:*}"
+	check=${pc#*:}
+	case $check in
+	/*) [ -e "$check" ] || missing="$missing ${pc%%:*}" ;;
+	*) command -v "$check" >/dev/null 2>&1 || missing="$missing ${pc%%:*}" ;;
+	esac
 done
 
 if [ "${1:-}" = --print ]; then
