@@ -124,26 +124,33 @@ func encodePublish(dst []byte, topic string, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// dialRaw connects to the broker at addr over plain TCP as an MQTT 3.1.1
+// client with a clean session, and waits for the broker's acceptance.
+func dialRaw(tb testing.TB, addr, id string) net.Conn {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...)
+	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+		tb.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		tb.Fatalf("connack %v %v", ack, err)
+	}
+	return c
+}
+
 func benchRaw(b *testing.B) {
 	s, got, stop := benchSource(b)
 	defer stop()
 	const publishers = 4
 	conns := make([]net.Conn, publishers)
 	for i := range conns {
-		c, err := net.Dial("tcp", s.BrokerAddr())
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := dialRaw(b, s.BrokerAddr(), fmt.Sprintf("raw-%d", i))
 		defer c.Close()
-		id := fmt.Sprintf("raw-%d", i)
-		body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...)
-		if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
-			b.Fatal(err)
-		}
-		ack := make([]byte, 4)
-		if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-			b.Fatalf("connack %v %v", ack, err)
-		}
 		conns[i] = c
 	}
 	// A batch of 256 messages per write, spread over 50 devices per publisher.
@@ -252,20 +259,7 @@ func BenchmarkBrokerClientMemory(b *testing.B) {
 		before := heap()
 		conns := make([]net.Conn, 0, clients)
 		for i := range clients {
-			c, err := net.Dial("tcp", s.BrokerAddr())
-			if err != nil {
-				b.Fatal(err)
-			}
-			conns = append(conns, c)
-			id := fmt.Sprintf("mem-%d", i)
-			body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...)
-			if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
-				b.Fatal(err)
-			}
-			ack := make([]byte, 4)
-			if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-				b.Fatalf("connack %v %v", ack, err)
-			}
+			conns = append(conns, dialRaw(b, s.BrokerAddr(), fmt.Sprintf("mem-%d", i)))
 		}
 		after := heap()
 		b.ReportMetric(float64(after-before)/clients, "heapB/client")
