@@ -52,9 +52,10 @@ func newScriptEnv(t *testing.T, have, memberOf string, noAdd, systemd bool) *scr
 		}
 	}
 	for _, tool := range safeTools {
+		need(t, tool)
 		p, err := exec.LookPath(tool)
 		if err != nil {
-			t.Skipf("%s is missing", tool)
+			t.Fatal(err)
 		}
 		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)
@@ -74,9 +75,10 @@ func newScriptEnv(t *testing.T, have, memberOf string, noAdd, systemd bool) *scr
 // that change something (getent and id only look).
 func (e *scriptEnv) run(t *testing.T, name string, args ...string) ([]string, error) {
 	t.Helper()
+	need(t, "sh")
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("sh is missing")
+		t.Fatal(err)
 	}
 	cmd := exec.Command(sh, append([]string{filepath.Join(root, "scripts/deb", name)}, args...)...)
 	cmd.Env = e.env
@@ -218,9 +220,10 @@ func TestInstallShRoot(t *testing.T) {
 	e := newScriptEnv(t, "", "", false, true)
 	bin := filepath.Join(filepath.Dir(e.root), "bin")
 	for _, tool := range []string{"install", "sed", "mv", "dirname", "uname"} {
+		need(t, tool)
 		p, err := exec.LookPath(tool)
 		if err != nil {
-			t.Skipf("%s is missing", tool)
+			t.Fatal(err)
 		}
 		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)

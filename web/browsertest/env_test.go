@@ -1,6 +1,7 @@
 package browsertest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -315,6 +316,9 @@ func (e *env) screenshot(name string) {
 	png, err := chromedp.Run(e.tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		e.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		e.t.Fatalf("screenshot %s: not a PNG (%d bytes)", name, len(png))
 	}
 	dir := filepath.Join("..", "..", "docs", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
