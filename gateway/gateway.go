@@ -388,6 +388,12 @@ type readingMsg struct {
 	O int64    `json:"o"`
 }
 
+// readingMsgOf is the `reading` push of value v of device's key, stored at
+// offset off (0 when it is not stored).
+func readingMsgOf(device, key string, v value, off int64) readingMsg {
+	return readingMsg{D: device, K: key, T: v.T, V: v.V, S: v.S, U: v.U, O: off}
+}
+
 func (g *Gateway) reading(r devices.Reading) {
 	if r.Time.IsZero() {
 		r.Time = g.now()
@@ -408,7 +414,7 @@ func (g *Gateway) reading(r devices.Reading) {
 		off = 0
 	}
 	v := toValue(store.Reading(r))
-	g.push.Push("reading", readingMsg{D: r.Device, K: r.Key, T: v.T, V: v.V, S: v.S, U: r.Unit, O: off}, off,
+	g.push.Push("reading", readingMsgOf(r.Device, r.Key, v, off), off,
 		deviceRoom(r.Device), roomAllDevices)
 	g.ingestMu.Unlock()
 

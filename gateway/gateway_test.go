@@ -233,8 +233,14 @@ func (in *inbox) readings(t *testing.T) []readingMsg {
 
 func (h *harness) known(id string) {
 	h.t.Helper()
-	waitFor(h.t, "device "+id+" in the fleet", func() bool {
-		resp, err := http.Get(h.url + "/api/devices/" + id)
+	waitKnown(h.t, h.url, id)
+}
+
+// waitKnown waits until the gateway serving base has device id in its fleet.
+func waitKnown(t *testing.T, base, id string) {
+	t.Helper()
+	waitFor(t, "device "+id+" in the fleet", func() bool {
+		resp, err := http.Get(base + "/api/devices/" + id)
 		if err != nil {
 			return false
 		}

@@ -156,8 +156,7 @@ func (s *sessionStore) RestoreSession(ctx context.Context, pid, offset string) (
 			return
 		}
 		for _, smp := range samples {
-			v := toValue(smp.Reading)
-			data, _ := json.Marshal([]any{"reading", readingMsg{D: smp.Device, K: smp.Key, T: v.T, V: v.V, S: v.S, U: smp.Unit, O: smp.Offset}})
+			data, _ := json.Marshal([]any{"reading", readingMsgOf(smp.Device, smp.Key, toValue(smp.Reading), smp.Offset)})
 			p := &sio.StoredPacket{Offset: strconv.FormatInt(smp.Offset, 10), Namespace: ss.Namespace,
 				Rooms: []string{deviceRoom(smp.Device), roomAllDevices}, Data: data}
 			if !yield(p, nil) {

@@ -97,14 +97,7 @@ func TestCatchUpAcrossGatewayRestart(t *testing.T) {
 	a := startInstance(t, dbPath, addr, nil)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	a.src.reading("dev1", "temperature", t0, -1)
-	waitFor(t, "dev1 known", func() bool {
-		resp, err := http.Get("http://" + addr + "/api/devices/dev1")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitKnown(t, "http://"+addr, "dev1")
 
 	c, err := sioclient.New("http://"+addr, &sioclient.Options{
 		ReconnectionDelay: 50 * time.Millisecond, ReconnectionDelayMax: 200 * time.Millisecond, RandomizationFactor: -1})
@@ -192,14 +185,7 @@ func TestCatchUpGap(t *testing.T) {
 	defer a.shutdown(t)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	a.src.reading("dev1", "temperature", t0, 0)
-	waitFor(t, "dev1 known", func() bool {
-		resp, err := http.Get("http://" + addr + "/api/devices/dev1")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitKnown(t, "http://"+addr, "dev1")
 	px := newBlipProxy(t, addr)
 	c, err := sioclient.New("http://"+px.addr(), &sioclient.Options{ReconnectionDelay: 300 * time.Millisecond, RandomizationFactor: -1})
 	if err != nil {

@@ -254,7 +254,7 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 			return nil, err
 		}
 		if !g.alerts.Ack(req.Rule, req.Device, id.Subject) {
-			return nil, &apiError{Code: "bad_request", Message: "no active alert " + req.Rule + " on " + req.Device}
+			return nil, errBadRequest("no active alert %s on %s", req.Rule, req.Device)
 		}
 		g.recordEvent(store.Event{Time: g.now(), Kind: eventAlertAcked, Device: req.Device,
 			Message: req.Rule + ": acknowledged by " + id.Subject})

@@ -36,17 +36,11 @@ func (s *Store) rangeOf(ctx context.Context, ids []int64, from, to time.Time) ([
 			return nil, s.fileErr("range", err)
 		}
 		for rows.Next() {
-			var smp Sample
-			var id, ts int64
-			var v sql.NullFloat64
-			var txt sql.NullString
-			if err := rows.Scan(&smp.Offset, &id, &ts, &v, &txt); err != nil {
+			smp, err := s.scanSample(rows)
+			if err != nil {
 				rows.Close()
 				return nil, s.fileErr("range", err)
 			}
-			k, info := s.cache.key(id)
-			smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: txt.String,
-				IsState: txt.Valid, Unit: info.unit}
 			out = append(out, smp)
 		}
 		if err := rows.Close(); err != nil {
@@ -272,19 +266,29 @@ func (s *Store) After(ctx context.Context, devices []string, offset int64, limit
 	defer rows.Close()
 	var out []Sample
 	for rows.Next() {
-		var smp Sample
-		var id, ts int64
-		var v sql.NullFloat64
-		var t sql.NullString
-		if err := rows.Scan(&smp.Offset, &id, &ts, &v, &t); err != nil {
+		smp, err := s.scanSample(rows)
+		if err != nil {
 			return nil, s.fileErr("after", err)
 		}
-		k, info := s.cache.key(id)
-		smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
-			IsState: t.Valid, Unit: info.unit}
 		out = append(out, smp)
 	}
 	return out, s.fileErr("after", rows.Err())
+}
+
+// scanSample reads a row of (off, series, ts, value, text); the series id
+// is resolved through the cache.
+func (s *Store) scanSample(rows *sql.Rows) (Sample, error) {
+	var smp Sample
+	var id, ts int64
+	var v sql.NullFloat64
+	var t sql.NullString
+	if err := rows.Scan(&smp.Offset, &id, &ts, &v, &t); err != nil {
+		return Sample{}, err
+	}
+	k, info := s.cache.key(id)
+	smp.Reading = Reading{Device: k.device, Key: k.key, Time: fromMsec(ts), Value: v.Float64, Text: t.String,
+		IsState: t.Valid, Unit: info.unit}
+	return smp, nil
 }
 
 // ExportCSV writes the committed samples of a device with from <= Time < to

@@ -350,10 +350,8 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 			args = append(args, it.off, info.id, ts, nil, r.Text)
 		} else {
 			args = append(args, it.off, info.id, ts, r.Value, nil)
-			if ts < w.done[lvHour] || ts < w.done[lvMinute] {
-				if err := w.late(ctx, ex, info.id, ts, r.Value); err != nil {
-					return nil, err
-				}
+			if err := w.late(ctx, ex, info.id, ts, r.Value); err != nil {
+				return nil, err
 			}
 		}
 	}

@@ -207,7 +207,7 @@ func benchEndToEnd(b *testing.B, qos byte) {
 	clients := make([]paho.Client, publishers)
 	for i := range clients {
 		o := paho.NewClientOptions().AddBroker("tcp://" + s.BrokerAddr()).SetClientID(fmt.Sprintf("bench-%d", i)).
-			SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetStore(copyStore{paho.NewMemoryStore()})
+			SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetStore(mqtt.NewCopyStore())
 		c := paho.NewClient(o)
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			b.Fatal(tok.Error())

@@ -3,6 +3,8 @@ package mqtt
 import (
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"gatewayd/devices"
 )
 
@@ -23,3 +25,7 @@ func (s *Source) BrokerLost() { s.brokerLost() }
 
 // Covers exposes the ACL filter check.
 func Covers(rule, filter string) bool { return covers(rule, filter) }
+
+// NewCopyStore returns the source's race-free paho store, for the tests'
+// own publishers (paho's memory store races on resume, paho issue #703).
+func NewCopyStore() paho.Store { return newCopyStore() }

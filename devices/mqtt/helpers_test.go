@@ -12,7 +12,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"gatewayd/devices"
 	"gatewayd/devices/mqtt"
@@ -180,7 +179,7 @@ func client(t *testing.T, broker, id string, clean bool) paho.Client {
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(clean).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetMaxReconnectInterval(time.Second).SetOrderMatters(false).
-		SetStore(copyStore{paho.NewMemoryStore()})
+		SetStore(mqtt.NewCopyStore())
 	c := paho.NewClient(o)
 	tok := c.Connect()
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -207,19 +206,4 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 		t.Fatalf(format+" (GATEWAYD_STRICT=1)", args...)
 	}
 	t.Skipf(format, args...)
-}
-
-// copyStore mirrors the source's race-free store for the test's own
-// publishers (paho's memory store races on resume, paho issue #703).
-type copyStore struct{ *paho.MemoryStore }
-
-func (s copyStore) Put(key string, p packets.ControlPacket) { s.MemoryStore.Put(key, copyPublish(p)) }
-func (s copyStore) Get(key string) packets.ControlPacket    { return copyPublish(s.MemoryStore.Get(key)) }
-
-func copyPublish(p packets.ControlPacket) packets.ControlPacket {
-	if pub, ok := p.(*packets.PublishPacket); ok && pub != nil {
-		c := *pub
-		return &c
-	}
-	return p
 }

@@ -64,9 +64,7 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 // with port 0); "" before Ready, without TLSListen, or with an external
 // broker.
 func (s *Source) BrokerTLSAddr() string {
-	select {
-	case <-s.ready:
-	default:
+	if !s.isReady() {
 		return ""
 	}
 	if e, ok := s.be.Load().(*embedded); ok {

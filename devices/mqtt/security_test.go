@@ -102,7 +102,7 @@ func dial(t *testing.T, d dialOpts) (paho.Client, error) {
 	o := paho.NewClientOptions().AddBroker(d.broker).SetClientID(d.id).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
 		SetUsername(d.user).SetPassword(d.pass).SetTLSConfig(d.tls).SetOrderMatters(false).
-		SetStore(copyStore{paho.NewMemoryStore()})
+		SetStore(mqtt.NewCopyStore())
 	if d.willTopic != "" {
 		o.SetWill(d.willTopic, "offline", 1, true)
 	}

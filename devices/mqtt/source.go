@@ -149,25 +149,31 @@ func matches(c convention.Convention, topic string) bool {
 // external connected for the first time).
 func (s *Source) Ready() <-chan struct{} { return s.ready }
 
-// Mode returns the broker mode Run chose, or "" before Ready.
-func (s *Source) Mode() Mode {
+// isReady reports whether Ready is closed: mode, addr and be are set.
+func (s *Source) isReady() bool {
 	select {
 	case <-s.ready:
-		return s.mode
+		return true
 	default:
+		return false
+	}
+}
+
+// Mode returns the broker mode Run chose, or "" before Ready.
+func (s *Source) Mode() Mode {
+	if !s.isReady() {
 		return ""
 	}
+	return s.mode
 }
 
 // BrokerAddr returns the embedded broker's TCP address (useful with port 0),
 // or the external broker's URL; "" before Ready.
 func (s *Source) BrokerAddr() string {
-	select {
-	case <-s.ready:
-		return s.addr
-	default:
+	if !s.isReady() {
 		return ""
 	}
+	return s.addr
 }
 
 // Run connects or starts the broker, subscribes, and emits updates until ctx
@@ -245,9 +251,7 @@ func (s *Source) Health() error {
 func (s *Source) markReady(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.ready:
-	default:
+	if !s.isReady() {
 		s.addr = addr
 		close(s.ready)
 	}

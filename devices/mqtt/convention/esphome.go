@@ -88,22 +88,8 @@ func (e *ESPHome) Handle(topic string, payload []byte, now time.Time) ([]devices
 		e.mu.Unlock()
 		return []devices.Update{presence("esphome:"+p, on, "lwt", now)}, nil
 	}
-	rest, ok := strings.CutSuffix(topic, "/state")
-	if !ok {
-		return nil, ErrNotMine
-	}
-	i := strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return nil, ErrNotMine
-	}
-	obj := rest[i+1:]
-	rest = rest[:i]
-	i = strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return nil, ErrNotMine
-	}
-	typ, p := rest[i+1:], rest[:i]
-	if !esphomeTypes[typ] || obj == "" {
+	p, typ, obj, ok := splitState(topic)
+	if !ok || !esphomeTypes[typ] || obj == "" {
 		return nil, ErrNotMine
 	}
 	e.mu.Lock()
@@ -186,20 +172,32 @@ func (e *ESPHome) Command(cmd devices.Command) (Message, error) {
 // router uses it so Home Assistant discovery does not duplicate ESPHome
 // entities.
 func (e *ESPHome) Claims(topic string) bool {
-	rest, ok := strings.CutSuffix(topic, "/state")
+	p, _, _, ok := splitState(topic)
 	if !ok {
 		return false
 	}
-	for range 2 {
-		i := strings.LastIndexByte(rest, '/')
-		if i <= 0 {
-			return false
-		}
-		rest = rest[:i]
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.known[rest] != nil
+	return e.known[p] != nil
+}
+
+// splitState splits "<prefix>/<type>/<object>/state"; the prefix may
+// itself contain '/' but not be empty.
+func splitState(topic string) (p, typ, obj string, ok bool) {
+	rest, ok := strings.CutSuffix(topic, "/state")
+	if !ok {
+		return "", "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", "", "", false
+	}
+	obj, rest = rest[i+1:], rest[:i]
+	i = strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", "", "", false
+	}
+	return rest[:i], rest[i+1:], obj, true
 }
 
 // discovery takes the Home Assistant discovery configs that ESPHome nodes
@@ -218,23 +216,8 @@ func (e *ESPHome) discovery(payload []byte) ([]devices.Update, error) {
 	if !strings.Contains(strings.ToLower(sw), "esphome") && !strings.EqualFold(str(origin, "name"), "esphome") {
 		return nil, ErrNotMine
 	}
-	st := str(cfg, "state_topic")
-	rest, ok := strings.CutSuffix(st, "/state")
-	if !ok {
-		return nil, ErrNotMine
-	}
-	i := strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return nil, ErrNotMine
-	}
-	obj := rest[i+1:]
-	rest = rest[:i]
-	i = strings.LastIndexByte(rest, '/')
-	if i <= 0 {
-		return nil, ErrNotMine
-	}
-	typ, p := rest[i+1:], rest[:i]
-	if !esphomeTypes[typ] {
+	p, typ, obj, ok := splitState(str(cfg, "state_topic"))
+	if !ok || !esphomeTypes[typ] {
 		return nil, ErrNotMine
 	}
 	e.mu.Lock()

@@ -511,20 +511,8 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 	if meta.Firmware != "" {
 		inf.Firmware = meta.Firmware
 	}
-	var longest time.Duration
-	for _, es := range h.configs {
-		for _, e := range es {
-			if e.device == id {
-				longest = max(longest, e.expire)
-			}
-		}
-	}
-	if longest > 0 {
-		h.expire[id] = longest
-	} else {
-		delete(h.expire, id)
-	}
 	full := &devices.Meta{Device: id, Name: inf.Name, Model: inf.Model, Firmware: inf.Firmware, Source: "ha", Units: map[string]string{}}
+	var longest time.Duration
 	for _, es := range h.configs {
 		for _, e := range es {
 			if e.device != id {
@@ -536,7 +524,13 @@ func (h *HomeAssistant) config(topic string, parts []string, payload []byte) ([]
 			if e.commandTopic != "" {
 				full.Commands = append(full.Commands, e.key)
 			}
+			longest = max(longest, e.expire)
 		}
+	}
+	if longest > 0 {
+		h.expire[id] = longest
+	} else {
+		delete(h.expire, id)
 	}
 	h.mu.Unlock()
 	if len(ents) == 0 {
