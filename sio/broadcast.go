@@ -114,13 +114,18 @@ func (b Broadcast) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if b.nsp.srv.opts.Recovery != nil && !m.Volatile {
-		return b.emitRecorded(event, m)
-	}
+	recorded := b.nsp.srv.opts.Recovery != nil && !m.Volatile
 	for _, n := range b.nsp.targets() {
-		n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil, false)
+		sent := m
+		if recorded {
+			if sent, err = b.fanOutRecorded(n, m); err != nil {
+				return fmt.Errorf("sio: emit %q: recovery store: %w", event, err)
+			}
+		} else {
+			n.fanOut(n.matching(m.Rooms, m.Except), m, -1, nil, false)
+		}
 		if !b.local {
-			if err := n.adapter.Publish(context.Background(), m); err != nil {
+			if err := n.adapter.Publish(context.Background(), sent); err != nil {
 				return fmt.Errorf("sio: publish %q: %w", event, err)
 			}
 		}
@@ -128,39 +133,31 @@ func (b Broadcast) Emit(event string, args ...any) error {
 	return nil
 }
 
-// emitRecorded is Emit with recovery on: for each target namespace, the
-// packet is appended to the store and fanned out under Server.recMu, with
-// its offset as a last argument.
-func (b Broadcast) emitRecorded(event string, m *Message) error {
+// fanOutRecorded is Emit's fan-out on n with recovery on: the packet is
+// appended to the store and fanned out under Server.recMu, with its offset
+// as a last argument. It returns m with that offset, for the adapter.
+func (b Broadcast) fanOutRecorded(n *Namespace, m *Message) (*Message, error) {
 	srv := b.nsp.srv
-	store := srv.opts.Recovery.Store
-	for _, n := range b.nsp.targets() {
-		mm := *m
-		srv.recMu.Lock()
-		off, err := store.Append(context.Background(), &StoredPacket{
-			Offset:      b.offset,
-			Namespace:   n.name,
-			Rooms:       m.Rooms,
-			Except:      m.Except,
-			Data:        m.Data,
-			Attachments: m.Attachments,
-		})
-		if err != nil {
-			srv.recMu.Unlock()
-			return fmt.Errorf("sio: emit %q: recovery store: %w", event, err)
-		}
-		mm.Offset = off
-		reached := n.fanOut(n.matching(m.Rooms, m.Except), &mm, -1, nil, true)
+	srv.recMu.Lock()
+	off, err := srv.opts.Recovery.Store.Append(context.Background(), &StoredPacket{
+		Offset:      b.offset,
+		Namespace:   n.name,
+		Rooms:       m.Rooms,
+		Except:      m.Except,
+		Data:        m.Data,
+		Attachments: m.Attachments,
+	})
+	if err != nil {
 		srv.recMu.Unlock()
-		// Outside the lock: a handler may broadcast.
-		notifyAll(reached, &mm)
-		if !b.local {
-			if err := n.adapter.Publish(context.Background(), &mm); err != nil {
-				return fmt.Errorf("sio: publish %q: %w", event, err)
-			}
-		}
+		return nil, err
 	}
-	return nil
+	mm := *m
+	mm.Offset = off
+	reached := n.fanOut(n.matching(m.Rooms, m.Except), &mm, -1, nil, true)
+	srv.recMu.Unlock()
+	// Outside the lock: a handler may broadcast.
+	notifyAll(reached, &mm)
+	return &mm, nil
 }
 
 // EmitWithAck sends event to every selected local socket, asking each for

@@ -246,45 +246,8 @@ func (c *conn) connect(p *parser.Packet) {
 		return
 	}
 	s := newSocket(n, c, &hs)
-	rec := c.srv.opts.Recovery
-	if rec == nil {
-		if err := n.runMiddleware(s); err != nil {
-			c.refuse(name, connectErrorPayload(err))
-			return
-		}
-		if c.attach(n, s, nil) {
-			n.runOnConnection(s)
-		}
+	if c.srv.opts.Recovery != nil && c.recoverSession(n, s, name, auth) {
 		return
-	}
-	s.pid = newID()
-	restored, missed := c.restore(s, auth)
-	if restored != nil {
-		if rec.RunMiddlewares {
-			if err := n.runMiddleware(s); err != nil {
-				c.refuse(name, connectErrorPayload(err))
-				return
-			}
-		}
-		// Reading the missed packets, joining the rooms and the CONNECT
-		// reply happen with no broadcast in between (see Server.recMu).
-		c.srv.recMu.Lock()
-		batch, err := c.missedPackets(name, missed)
-		if err == nil {
-			ok := c.attach(n, s, restored)
-			if ok && len(batch) > 0 {
-				_ = c.send(batch, false, true)
-			}
-			c.srv.recMu.Unlock()
-			if ok {
-				n.runOnConnection(s)
-			}
-			return
-		}
-		c.srv.recMu.Unlock()
-		// Too much to replay, or the store failed: a new session after all.
-		c.srv.log.Debug("sio: recovery refused", "nsp", name, "err", err)
-		s.id, s.pid, s.data, s.recovered, s.recoveryErr = newID(), newID(), nil, false, err
 	}
 	if err := n.runMiddleware(s); err != nil {
 		c.refuse(name, connectErrorPayload(err))
@@ -293,6 +256,44 @@ func (c *conn) connect(p *parser.Packet) {
 	if c.attach(n, s, nil) {
 		n.runOnConnection(s)
 	}
+}
+
+// recoverSession gives s a pid and, when the client's auth names a session that
+// can be restored, connects s as that session and reports true (also when
+// the middleware refused it). Otherwise connect goes on with s as a new
+// session; s.recoveryErr then says why the client's recovery failed.
+func (c *conn) recoverSession(n *Namespace, s *Socket, name string, auth json.RawMessage) bool {
+	s.pid = newID()
+	restored, missed := c.restore(s, auth)
+	if restored == nil {
+		return false
+	}
+	if c.srv.opts.Recovery.RunMiddlewares {
+		if err := n.runMiddleware(s); err != nil {
+			c.refuse(name, connectErrorPayload(err))
+			return true
+		}
+	}
+	// Reading the missed packets, joining the rooms and the CONNECT
+	// reply happen with no broadcast in between (see Server.recMu).
+	c.srv.recMu.Lock()
+	batch, err := c.missedPackets(name, missed)
+	if err == nil {
+		ok := c.attach(n, s, restored)
+		if ok && len(batch) > 0 {
+			_ = c.send(batch, false, true)
+		}
+		c.srv.recMu.Unlock()
+		if ok {
+			n.runOnConnection(s)
+		}
+		return true
+	}
+	c.srv.recMu.Unlock()
+	// Too much to replay, or the store failed: a new session after all.
+	c.srv.log.Debug("sio: recovery refused", "nsp", name, "err", err)
+	s.id, s.pid, s.data, s.recovered, s.recoveryErr = newID(), newID(), nil, false, err
+	return false
 }
 
 // missedPackets reads the packets a restored socket missed and encodes

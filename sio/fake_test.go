@@ -225,6 +225,18 @@ func (c *client) expectNone() {
 // socket id from the CONNECT reply.
 func (c *client) connect(nsp, auth string) string {
 	c.t.Helper()
+	reply, data := c.connectReply(nsp, auth)
+	if len(reply) != 1 || reply["sid"] == "" {
+		c.t.Fatalf("CONNECT reply payload %s", data)
+	}
+	return reply["sid"]
+}
+
+// connectReply sends a CONNECT for nsp with auth and returns the payload of
+// the CONNECT reply, decoded and as sent; a payload that is no JSON object
+// of strings fails the test.
+func (c *client) connectReply(nsp, auth string) (map[string]string, json.RawMessage) {
+	c.t.Helper()
 	prefix := ""
 	if nsp != "/" {
 		prefix = nsp + ","
@@ -235,10 +247,10 @@ func (c *client) connect(nsp, auth string) string {
 		c.t.Fatalf("CONNECT reply: got %s", parser.Encode(p))
 	}
 	var reply map[string]string
-	if err := json.Unmarshal(p.Data, &reply); err != nil || len(reply) != 1 || reply["sid"] == "" {
+	if err := json.Unmarshal(p.Data, &reply); err != nil {
 		c.t.Fatalf("CONNECT reply payload %s", p.Data)
 	}
-	return reply["sid"]
+	return reply, p.Data
 }
 
 // waitClosed waits for the session to be closed and for OnClose to return,

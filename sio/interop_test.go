@@ -65,9 +65,17 @@ const interopScenarioTimeout = 45 * time.Second
 // it when GATEWAYD_STRICT=1) when node or the npm dependencies are missing.
 func requireInterop(t testing.TB) string {
 	t.Helper()
+	return requireNode(t, interopDir, "socket.io-client", "socket.io")
+}
+
+// requireNode returns the path of the node binary, or skips the test (fails
+// it when GATEWAYD_STRICT=1) when node or one of the npm packages pkgs of
+// the harness in dir is missing.
+func requireNode(t testing.TB, dir string, pkgs ...string) string {
+	t.Helper()
 	missing := func(format string, args ...any) {
 		t.Helper()
-		msg := fmt.Sprintf(format, args...) + "; run `make test` (it runs `npm ci` in sio/" + interopDir + ")"
+		msg := fmt.Sprintf(format, args...) + "; run `make test` (it runs `npm ci` in sio/" + dir + ")"
 		if os.Getenv("GATEWAYD_STRICT") == "1" {
 			t.Fatal(msg)
 		}
@@ -77,9 +85,9 @@ func requireInterop(t testing.TB) string {
 	if err != nil {
 		missing("interop: node not found in PATH")
 	}
-	for _, pkg := range []string{"socket.io-client", "socket.io"} {
-		if _, err := os.Stat(filepath.Join(interopDir, "node_modules", pkg, "package.json")); err != nil {
-			missing("interop: %s/node_modules/%s is missing", interopDir, pkg)
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+			missing("interop: %s/node_modules/%s is missing", dir, pkg)
 		}
 	}
 	return node

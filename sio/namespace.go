@@ -188,17 +188,13 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: data, Attachments: m.Attachments}
 	pkts := encodePackets(&p)
 	reached := socks[:0] // socks is ours: filter in place
-	var outArgs *Args
+	out := outgoing{m: m}
 	for _, s := range socks {
 		if ackCh != nil && !s.expectAck(ackID, ackCh) {
 			continue
 		}
-		if !quiet && s.hasOutgoingListeners() {
-			if outArgs == nil {
-				a, _ := newArgs(m.Data, m.Attachments)
-				outArgs = &a
-			}
-			s.notifyOutgoing(*outArgs)
+		if !quiet {
+			out.notify(s)
 		}
 		if err := s.conn.send(pkts, m.Volatile, m.Compress); err != nil {
 			if ackCh != nil {
@@ -214,16 +210,28 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 // notifyAll calls the OnAnyOutgoing handlers of socks for m, after a quiet
 // fanOut.
 func notifyAll(socks []*Socket, m *Message) {
-	var outArgs *Args
+	out := outgoing{m: m}
 	for _, s := range socks {
-		if s.hasOutgoingListeners() {
-			if outArgs == nil {
-				a, _ := newArgs(m.Data, m.Attachments)
-				outArgs = &a
-			}
-			s.notifyOutgoing(*outArgs)
-		}
+		out.notify(s)
 	}
+}
+
+// outgoing calls the OnAnyOutgoing handlers of the sockets m is sent to,
+// decoding m's arguments once, and only if some socket has handlers.
+type outgoing struct {
+	m    *Message
+	args *Args
+}
+
+func (o *outgoing) notify(s *Socket) {
+	if !s.hasOutgoingListeners() {
+		return
+	}
+	if o.args == nil {
+		a, _ := newArgs(o.m.Data, o.m.Attachments)
+		o.args = &a
+	}
+	s.notifyOutgoing(*o.args)
 }
 
 // encodePackets turns p into the Engine.IO messages that carry it.

@@ -21,26 +21,7 @@ func BenchmarkBroadcastFanOutRecovery(b *testing.B) {
 		cs[i].connectRec("/", "")
 	}
 	eventually(b, "sockets registered", func() bool { return len(srv.Of("/").FetchSockets()) == len(cs) })
-	payload := map[string]any{"device": "t-1", "value": 21.5, "unit": "C"}
-	nsp := srv.Of("/")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if err := nsp.Emit("reading", payload); err != nil {
-			b.Fatal(err)
-		}
-		if i%64 == 0 {
-			b.StopTimer()
-			for _, c := range cs {
-				c.sess.mu.Lock()
-				c.sess.sent = c.sess.sent[:0]
-				c.read = 0
-				c.sess.queued = 0
-				c.sess.mu.Unlock()
-			}
-			b.StartTimer()
-		}
-	}
+	benchFanOut(b, srv.Of("/"), cs)
 }
 
 // BenchmarkRecoveryRestore measures one recovery: a client presents a

@@ -23,20 +23,12 @@ import (
 const burstSize = 100
 
 // recoveryNode returns the node binary and the client script, or skips
-// (fails with GATEWAYD_STRICT set) when node or the npm packages are
+// (fails with GATEWAYD_STRICT=1) when node or the npm packages are
 // missing.
 func recoveryNode(t *testing.T) (node, script string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
 	dir := filepath.Join("testdata", "recovery")
-	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil || statErr != nil {
-		msg := "needs node and sio/testdata/recovery/node_modules: run `make test`, which runs npm ci there"
-		if os.Getenv("GATEWAYD_STRICT") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return node, filepath.Join(dir, "client.js")
+	return requireNode(t, dir, "socket.io-client"), filepath.Join(dir, "client.js")
 }
 
 // recoveryApp is a server with recovery on whose new sockets join "room"

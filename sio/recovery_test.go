@@ -20,18 +20,9 @@ import (
 // reply, which must hold exactly these two.
 func (c *client) connectRec(nsp, auth string) (sid, pid string) {
 	c.t.Helper()
-	prefix := ""
-	if nsp != "/" {
-		prefix = nsp + ","
-	}
-	c.text("0" + prefix + auth)
-	p := c.next()
-	if p.Type != parser.Connect || p.Namespace != nsp {
-		c.t.Fatalf("CONNECT reply: got %s", parser.Encode(p))
-	}
-	var reply map[string]string
-	if err := json.Unmarshal(p.Data, &reply); err != nil || len(reply) != 2 || reply["sid"] == "" || reply["pid"] == "" {
-		c.t.Fatalf("CONNECT reply payload %s, want sid and pid", p.Data)
+	reply, data := c.connectReply(nsp, auth)
+	if len(reply) != 2 || reply["sid"] == "" || reply["pid"] == "" {
+		c.t.Fatalf("CONNECT reply payload %s, want sid and pid", data)
 	}
 	return reply["sid"], reply["pid"]
 }
