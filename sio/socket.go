@@ -464,8 +464,7 @@ func (s *Socket) notifyOutgoing(data Args) {
 // eventName returns the name of an event from the first payload element: a
 // string, or a number given as its text.
 func eventName(raw json.RawMessage) string {
-	var name string
-	if json.Unmarshal(raw, &name) == nil {
+	if name, err := parser.String(raw); err == nil {
 		return name
 	}
 	return string(raw)

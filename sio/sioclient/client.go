@@ -10,6 +10,7 @@
 package sioclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -588,6 +589,21 @@ func (c *Client) run(report chan<- error) {
 	}
 }
 
+// readMessage reads the next message through buf, which is kept between
+// reads, and returns a copy of its exact size that the decoded packet may
+// keep.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) (websocket.MessageType, []byte, error) {
+	typ, r, err := ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, bytes.Clone(buf.Bytes()), nil
+}
+
 func (c *Client) isClosed() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.closed }
 
 // connectOnce makes one connection and serves it until it ends. It returns
@@ -613,6 +629,9 @@ func (c *Client) connectOnce(joinedFn func()) (reason string, err error) {
 	}
 	ws.SetReadLimit(-1)
 	defer ws.CloseNow()
+	// The read loop reads without a context (coder/websocket arms a
+	// watcher per read for a cancellable one); a stop closes the socket.
+	defer context.AfterFunc(ctx, func() { ws.CloseNow() })()
 
 	// Engine.IO handshake.
 	_, msg, err := ws.Read(ctx)
@@ -664,8 +683,9 @@ func (c *Client) connectOnce(joinedFn func()) (reason string, err error) {
 	deadline := time.AfterFunc(pingEvery, func() { ws.CloseNow() })
 	defer deadline.Stop()
 	timedOut := func() bool { return !deadline.Stop() }
+	var rbuf bytes.Buffer
 	for {
-		typ, msg, err := ws.Read(ctx)
+		typ, msg, err := readMessage(ws, &rbuf)
 		if err != nil {
 			reason := ReasonTransportClose
 			switch {
@@ -835,8 +855,8 @@ func (c *Client) dispatch(gen uint64, pkt *parser.Packet) {
 	if err != nil || args.Len() == 0 {
 		return
 	}
-	var name string
-	if json.Unmarshal(args.raw[0], &name) != nil {
+	name, err := parser.String(args.raw[0])
+	if err != nil {
 		name = strings.TrimSpace(string(args.raw[0]))
 	}
 	rest := Args{raw: args.raw[1:], att: args.att}
@@ -844,8 +864,7 @@ func (c *Client) dispatch(gen uint64, pkt *parser.Packet) {
 	// With recovery on, the server appends the packet's offset as a last
 	// string argument; remember it to resume from there.
 	if c.pid != "" && rest.Len() > 0 {
-		var off string
-		if json.Unmarshal(rest.raw[rest.Len()-1], &off) == nil {
+		if off, err := parser.String(rest.raw[rest.Len()-1]); err == nil {
 			c.offset = off
 		}
 	}

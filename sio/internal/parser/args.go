@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 var (
@@ -623,4 +624,27 @@ func isDelim(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// String decodes raw, one JSON string, like json.Unmarshal into a string
+// would. Event names and offsets are decoded for every packet, and almost
+// none has an escape, so those are copied without encoding/json.
+func String(raw json.RawMessage) (string, error) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		s := raw[1 : n-1]
+		plain := true
+		for _, c := range s {
+			if c == '\\' || c == '"' || c < 0x20 {
+				plain = false
+				break
+			}
+		}
+		// encoding/json replaces invalid UTF-8; leave that to it.
+		if plain && utf8.Valid(s) {
+			return string(s), nil
+		}
+	}
+	var v string
+	err := json.Unmarshal(raw, &v)
+	return v, err
 }

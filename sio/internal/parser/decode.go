@@ -184,8 +184,8 @@ func checkShape(p *Packet) error {
 		first := p.Data[i:end]
 		switch c := first[0]; {
 		case c == '"':
-			var name string
-			if err := json.Unmarshal(first, &name); err != nil {
+			name, err := String(first)
+			if err != nil {
 				return invalid("event name: %v", err)
 			}
 			if reserved[name] {

@@ -525,3 +525,23 @@ func normalBytes(v any) any {
 	}
 	return v
 }
+
+// FuzzString checks the fast string decoder against encoding/json: the same
+// string for every input json.Unmarshal takes, an error for every input it
+// refuses.
+func FuzzString(f *testing.F) {
+	for _, s := range []string{`"reading"`, `"a\"b"`, `"\u00e9t\u00e9"`, "\"\xff\"", `""`, `"`, ` "x"`, `"x" `, `12`, `"tab	in"`, `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := parser.String(raw)
+		var want string
+		wantErr := json.Unmarshal(raw, &want)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("String(%q) error %v, json.Unmarshal error %v", raw, err, wantErr)
+		}
+		if err == nil && got != want {
+			t.Fatalf("String(%q) = %q, json.Unmarshal gives %q", raw, got, want)
+		}
+	})
+}
