@@ -76,7 +76,7 @@ func requireNode(t testing.TB, dir string, pkgs ...string) string {
 	missing := func(format string, args ...any) {
 		t.Helper()
 		msg := fmt.Sprintf(format, args...) + "; run `make test` (it runs `npm ci` in sio/" + dir + ")"
-		if os.Getenv("GATEWAYD_STRICT") == "1" {
+		if os.Getenv("GATEWAYD_STRICT") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)

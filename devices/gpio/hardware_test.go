@@ -24,7 +24,7 @@ import (
 func TestHardwareLoopback(t *testing.T) {
 	pair := strings.Split(os.Getenv("GATEWAYD_GPIO_LOOP"), ",")
 	if len(pair) != 2 {
-		if os.Getenv("GATEWAYD_STRICT") == "1" {
+		if os.Getenv("GATEWAYD_STRICT") != "" {
 			t.Fatal("GATEWAYD_GPIO_LOOP=<output>,<input> is not set")
 		}
 		t.Skip("set GATEWAYD_GPIO_LOOP=<output>,<input> to two wired header lines")

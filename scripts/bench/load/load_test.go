@@ -152,7 +152,7 @@ func TestRunAgainstNodeBenchServer(t *testing.T) {
 	}
 	if missing {
 		msg := "node or sio/testdata/interop/node_modules missing; run `make test` (it runs npm ci there)"
-		if os.Getenv("GATEWAYD_STRICT") == "1" {
+		if os.Getenv("GATEWAYD_STRICT") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
