@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -149,7 +150,7 @@ func TestBadPayloadsAreCountedAndIsolated(t *testing.T) {
 	publish(t, flood, "devices/"+strings.Repeat("x", 80)+"/telemetry", false, `{"t":1}`)
 	// A flood well above the limit: the excess is dropped and counted.
 	for i := range 60 {
-		flood.Publish("devices/flood/telemetry", 0, false, `{"n":`+itoa(i)+`}`)
+		flood.Publish("devices/flood/telemetry", 0, false, `{"n":`+strconv.Itoa(i)+`}`)
 	}
 	publish(t, flood, "devices/flood/telemetry", false, `{"last":1}`)
 	publish(t, good, "devices/good/telemetry", false, `{"t":7}`)
@@ -180,19 +181,6 @@ func TestBadPayloadsAreCountedAndIsolated(t *testing.T) {
 	if st := s.Stats(); st.Dropped == 0 || st.Messages < 60 {
 		t.Errorf("stats %+v", st)
 	}
-}
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestEmbeddedPortTaken(t *testing.T) {
