@@ -700,5 +700,13 @@ func (g *Gateway) Health() error {
 	return nil
 }
 
-// SetAlertRules replaces the alert rules while running, as on SIGHUP.
-func (g *Gateway) SetAlertRules(rules []AlertRule) error { return g.alerts.SetRules(rules) }
+// SetAlertRules replaces the alert rules while running, as on SIGHUP. The
+// alerts of rules that are gone or changed are cleared.
+func (g *Gateway) SetAlertRules(rules []AlertRule) error {
+	cleared, err := g.alerts.SetRules(rules, g.now())
+	if err != nil {
+		return err
+	}
+	g.emitAlerts(cleared)
+	return nil
+}
