@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,7 @@ type Gateway struct {
 	now      func() time.Time
 	store    *store.Store
 	alerts   *Alerts
+	rules    alertRules
 	tokens   *Tokens
 	push     pusher
 	sio      *sio.Server
@@ -196,10 +198,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	var err error
-	if g.alerts, err = NewAlerts(cfg.Alerts); err != nil {
+	if err := g.loadAlertRules(ctx); err != nil {
 		return nil, err
 	}
+	var err error
 	if !cfg.Auth.Disabled {
 		if g.tokens, err = NewTokens(cfg.Auth.Key, g.now); err != nil {
 			return nil, err
@@ -549,7 +551,8 @@ type eventMsg struct {
 
 func (g *Gateway) recordEvent(e store.Event) {
 	rooms := []string{roomFleet}
-	if e.Kind == store.EventAlertRaised || e.Kind == store.EventAlertCleared || e.Kind == eventAlertAcked {
+	// Every alert.* kind: raised, cleared, acknowledged, rules changed.
+	if strings.HasPrefix(e.Kind, "alert.") {
 		rooms = append(rooms, roomAlerts)
 	}
 	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, rooms...)
@@ -697,16 +700,5 @@ func (g *Gateway) Health() error {
 			}
 		}
 	}
-	return nil
-}
-
-// SetAlertRules replaces the alert rules while running, as on SIGHUP. The
-// alerts of rules that are gone or changed are cleared.
-func (g *Gateway) SetAlertRules(rules []AlertRule) error {
-	cleared, err := g.alerts.SetRules(rules, g.now())
-	if err != nil {
-		return err
-	}
-	g.emitAlerts(cleared)
 	return nil
 }
