@@ -795,7 +795,9 @@ function describeRule(r) {
   const held = r.for && r.for !== "0s" ? ` for ${r.for}` : "";
   const on = r.device && r.device !== "*" ? ` on ${devices.get(r.device)?.name || r.device}` : " on every device";
   if (r.kind === "above" || r.kind === "below") {
-    return `${r.metric} ${r.kind} ${r.threshold}${held}${on}${r.hysteresis ? `, clears ${r.hysteresis} back` : ""}`;
+    // toFixed drops float noise (0.3 - 0.1 is 0.19999999999999998).
+    const clears = r.kind === "above" ? `below ${+(r.threshold - r.hysteresis).toFixed(6)}` : `above ${+(r.threshold + r.hysteresis).toFixed(6)}`;
+    return `${r.metric} ${r.kind} ${r.threshold}${held}${on}${r.hysteresis ? `, clears ${clears}` : ""}`;
   }
   return `${r.kind === "nodata" ? "no data" : r.kind}${held}${on}`;
 }
