@@ -29,7 +29,10 @@ type Config struct {
 	Web fs.FS
 	// Auth configures dashboard and API authentication.
 	Auth AuthConfig
-	// Alerts are the alert rules.
+	// Alerts are the configuration's alert rules, read-only through the
+	// API. The rules operators add at run time are kept in Store and
+	// loaded from it; one of these of the same name as a rule here is
+	// skipped.
 	Alerts []AlertRule
 	// CommandTimeout bounds the wait for a device to confirm a command.
 	// Zero means 10s.
