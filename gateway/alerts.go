@@ -23,7 +23,8 @@ const (
 	AlertNoData AlertKind = "nodata"
 )
 
-// AlertRule is one alert rule from the configuration.
+// AlertRule is one alert rule, from the configuration file or added by an
+// operator while running.
 type AlertRule struct {
 	// Name identifies the rule in alerts and logs; it must be unique.
 	Name string `yaml:"name"`
@@ -108,19 +109,23 @@ type Alerts struct {
 // NewAlerts returns an evaluator for rules, which must be valid.
 func NewAlerts(rules []AlertRule) (*Alerts, error) {
 	a := &Alerts{state: map[alertKey]*alertState{}, lastSeen: map[string]time.Time{}, offline: map[string]time.Time{}}
-	return a, a.SetRules(rules)
+	_, err := a.SetRules(rules, time.Time{})
+	return a, err
 }
 
-// SetRules replaces the rules, as on a configuration reload. Alerts of rules
-// that are gone or changed are forgotten without a clear event.
-func (a *Alerts) SetRules(rules []AlertRule) error {
+// SetRules replaces the rules, as on a configuration reload or an edit by
+// an operator. The state of rules that are gone or changed is forgotten;
+// for each alert such a rule had raised, SetRules returns a clear at time
+// t, so that no dashboard keeps showing an alert nothing will ever clear.
+// Invalid rules change nothing.
+func (a *Alerts) SetRules(rules []AlertRule, t time.Time) ([]Alert, error) {
 	names := map[string]bool{}
 	for _, r := range rules {
 		if err := r.Validate(); err != nil {
-			return err
+			return nil, err
 		}
 		if names[r.Name] {
-			return fmt.Errorf("alert rule %q: name used twice", r.Name)
+			return nil, fmt.Errorf("alert rule %q: name used twice", r.Name)
 		}
 		names[r.Name] = true
 	}
@@ -130,13 +135,34 @@ func (a *Alerts) SetRules(rules []AlertRule) error {
 	for _, r := range a.rules {
 		old[r.Name] = r
 	}
-	for k := range a.state {
-		if prev, ok := old[k.rule]; !ok || !slices.Contains(rules, prev) {
-			delete(a.state, k)
+	var out []Alert
+	for k, s := range a.state {
+		if prev, ok := old[k.rule]; ok && slices.Contains(rules, prev) {
+			continue
 		}
+		if s.active {
+			text := "rule changed"
+			if !names[k.rule] {
+				text = "rule removed"
+			}
+			out = append(out, Alert{Rule: k.rule, Device: k.device, Metric: s.raised.Metric, Time: t, Text: text})
+		}
+		delete(a.state, k)
 	}
 	a.rules = slices.Clone(rules)
-	return nil
+	sortAlerts(out)
+	return out, nil
+}
+
+// sortAlerts orders alerts by rule, then device, so that alerts found by
+// walking a map come out in a stable order.
+func sortAlerts(as []Alert) {
+	sort.Slice(as, func(i, j int) bool {
+		if as[i].Rule != as[j].Rule {
+			return as[i].Rule < as[j].Rule
+		}
+		return as[i].Device < as[j].Device
+	})
 }
 
 func (a *Alerts) get(k alertKey) *alertState {
@@ -315,12 +341,7 @@ func (a *Alerts) Tick(now time.Time) []Alert {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Rule != out[j].Rule {
-			return out[i].Rule < out[j].Rule
-		}
-		return out[i].Device < out[j].Device
-	})
+	sortAlerts(out)
 	return out
 }
 

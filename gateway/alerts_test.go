@@ -129,22 +129,49 @@ func TestAlertRuleValidation(t *testing.T) {
 	}
 }
 
-func TestAlertSetRulesForgetsChangedRules(t *testing.T) {
-	r := gateway.AlertRule{Name: "hot", Metric: "t", Kind: gateway.AlertAbove, Threshold: 30}
-	a := mustAlerts(t, r)
+func TestAlertSetRulesClearsChangedAndRemovedRules(t *testing.T) {
+	hot := gateway.AlertRule{Name: "hot", Metric: "t", Kind: gateway.AlertAbove, Threshold: 30}
+	wet := gateway.AlertRule{Name: "wet", Metric: "h", Kind: gateway.AlertAbove, Threshold: 80}
+	a := mustAlerts(t, hot, wet)
 	a.Reading("d", "t", at(0), 35)
-	if a.ActiveCount()["d"] != 1 {
-		t.Fatal("not raised")
+	a.Reading("e", "t", at(0), 35)
+	a.Reading("d", "h", at(0), 90)
+	if a.ActiveCount()["d"] != 2 || a.ActiveCount()["e"] != 1 {
+		t.Fatalf("not raised: %v", a.ActiveCount())
 	}
-	if err := a.SetRules([]gateway.AlertRule{r}); err != nil {
+	cleared, err := a.SetRules([]gateway.AlertRule{hot, wet}, at(1))
+	if err != nil || len(cleared) != 0 || a.ActiveCount()["d"] != 2 {
+		t.Fatalf("an unchanged reload cleared %+v (%v), active %v", cleared, err, a.ActiveCount())
+	}
+	// A changed rule forgets its alerts and clears them; the untouched
+	// rule keeps its own.
+	hot.Threshold = 50
+	cleared, err = a.SetRules([]gateway.AlertRule{hot, wet}, at(2))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if a.ActiveCount()["d"] != 1 {
-		t.Fatal("an unchanged rule lost its state on reload")
+	if len(cleared) != 2 || cleared[0].Device != "d" || cleared[1].Device != "e" {
+		t.Fatalf("clears of the changed rule: %+v", cleared)
 	}
-	r.Threshold = 50
-	a.SetRules([]gateway.AlertRule{r})
-	if a.ActiveCount()["d"] != 0 {
-		t.Fatal("a changed rule kept its state")
+	for _, c := range cleared {
+		if c.Raised || c.Rule != "hot" || c.Metric != "t" || !c.Time.Equal(at(2)) || c.Text != "rule changed" {
+			t.Fatalf("clear %+v", c)
+		}
+	}
+	if n := a.ActiveCount(); n["d"] != 1 || n["e"] != 0 {
+		t.Fatalf("active after the change: %v", n)
+	}
+	// A removed rule clears too, and says so.
+	cleared, _ = a.SetRules([]gateway.AlertRule{hot}, at(3))
+	if len(cleared) != 1 || cleared[0].Rule != "wet" || cleared[0].Text != "rule removed" {
+		t.Fatalf("clears of the removed rule: %+v", cleared)
+	}
+	if len(a.Active()) != 0 {
+		t.Fatalf("still active: %+v", a.Active())
+	}
+	// An invalid set changes nothing.
+	a.Reading("d", "t", at(4), 60)
+	if _, err := a.SetRules([]gateway.AlertRule{{Name: "bad"}}, at(5)); err == nil || len(a.Active()) != 1 {
+		t.Fatalf("invalid set: %v, active %+v", err, a.Active())
 	}
 }

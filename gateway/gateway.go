@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +29,10 @@ type Config struct {
 	Web fs.FS
 	// Auth configures dashboard and API authentication.
 	Auth AuthConfig
-	// Alerts are the alert rules.
+	// Alerts are the configuration's alert rules, read-only through the
+	// API. The rules operators add at run time are kept in Store and
+	// loaded from it; one of these of the same name as a rule here is
+	// skipped.
 	Alerts []AlertRule
 	// CommandTimeout bounds the wait for a device to confirm a command.
 	// Zero means 10s.
@@ -126,6 +130,7 @@ type Gateway struct {
 	now      func() time.Time
 	store    *store.Store
 	alerts   *Alerts
+	rules    alertRules
 	tokens   *Tokens
 	push     pusher
 	sio      *sio.Server
@@ -196,10 +201,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	var err error
-	if g.alerts, err = NewAlerts(cfg.Alerts); err != nil {
+	if err := g.loadAlertRules(ctx); err != nil {
 		return nil, err
 	}
+	var err error
 	if !cfg.Auth.Disabled {
 		if g.tokens, err = NewTokens(cfg.Auth.Key, g.now); err != nil {
 			return nil, err
@@ -549,7 +554,8 @@ type eventMsg struct {
 
 func (g *Gateway) recordEvent(e store.Event) {
 	rooms := []string{roomFleet}
-	if e.Kind == store.EventAlertRaised || e.Kind == store.EventAlertCleared || e.Kind == eventAlertAcked {
+	// Every alert.* kind: raised, cleared, acknowledged, rules changed.
+	if strings.HasPrefix(e.Kind, "alert.") {
 		rooms = append(rooms, roomAlerts)
 	}
 	g.push.Push("event", eventMsg{T: e.Time.UnixMilli(), Device: e.Device, Kind: e.Kind, Text: e.Message}, 0, rooms...)
@@ -699,6 +705,3 @@ func (g *Gateway) Health() error {
 	}
 	return nil
 }
-
-// SetAlertRules replaces the alert rules while running, as on SIGHUP.
-func (g *Gateway) SetAlertRules(rules []AlertRule) error { return g.alerts.SetRules(rules) }

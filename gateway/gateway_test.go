@@ -131,13 +131,18 @@ func newHarness(t *testing.T, mod func(*gateway.Config)) *harness {
 
 // dial connects a dashboard; auth may be nil.
 func (h *harness) dial(auth map[string]any, header http.Header) (*sioclient.Client, error) {
+	return dialURL(h.url, auth, header)
+}
+
+// dialURL connects a dashboard to the gateway serving base; auth may be nil.
+func dialURL(base string, auth map[string]any, header http.Header) (*sioclient.Client, error) {
 	opts := &sioclient.Options{Header: header, NoReconnect: true}
 	if auth != nil {
 		opts.Auth = func() map[string]any { return auth }
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return sioclient.Dial(ctx, h.url, opts)
+	return sioclient.Dial(ctx, base, opts)
 }
 
 // call sends a protocol request and decodes its single result into out,

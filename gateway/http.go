@@ -85,6 +85,17 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /api/devices/{id}/history", g.authed(RoleViewer, g.handleHistory))
 	mux.HandleFunc("GET /api/devices/{id}/export.csv", g.authed(RoleViewer, g.handleExport))
 	mux.HandleFunc("GET /api/events", g.authed(RoleViewer, g.handleEvents))
+	mux.HandleFunc("GET /api/alerts/rules", g.authed(RoleViewer, func(w http.ResponseWriter, r *http.Request, _ identity) {
+		writeJSON(w, http.StatusOK, g.alertRuleList())
+	}))
+	mux.HandleFunc("PUT /api/alerts/rules/{name}", g.authed(RoleOperator, g.handlePutRule))
+	mux.HandleFunc("DELETE /api/alerts/rules/{name}", g.authed(RoleOperator, func(w http.ResponseWriter, r *http.Request, id identity) {
+		if err := g.deleteAlertRule(r.Context(), id.Subject, r.PathValue("name")); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -284,6 +295,31 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request, _ identit
 	writeJSON(w, http.StatusOK, evs)
 }
 
+// maxRuleBody bounds the body of PUT /api/alerts/rules/{name}; a rule is a
+// few hundred bytes.
+const maxRuleBody = 64 << 10
+
+func (g *Gateway) handlePutRule(w http.ResponseWriter, r *http.Request, id identity) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRuleBody+1))
+	if err != nil {
+		writeError(w, errBadRequest("body: %v", err))
+		return
+	}
+	if len(body) > maxRuleBody {
+		writeError(w, errBadRequest("body: over %d bytes", maxRuleBody))
+		return
+	}
+	rule, err := parseRule(body, "body", r.PathValue("name"))
+	if err == nil {
+		err = g.putAlertRule(r.Context(), id.Subject, rule)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -300,8 +336,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusUnauthorized
 	case "forbidden":
 		status = http.StatusForbidden
-	case "unknown_device":
+	case "unknown_device", "unknown_rule":
 		status = http.StatusNotFound
+	case "conflict", "read_only":
+		status = http.StatusConflict
 	case "timeout":
 		status = http.StatusGatewayTimeout
 	case "unavailable":

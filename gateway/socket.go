@@ -260,6 +260,37 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 			Message: req.Rule + ": acknowledged by " + id.Subject})
 		return map[string]any{"ok": true}, nil
 	})
+	handle("alert_rules", RoleViewer, func(context.Context, *sio.Event) (any, error) {
+		return map[string]any{"rules": g.alertRuleList()}, nil
+	})
+	handle("put_alert_rule", RoleOperator, func(ctx context.Context, ev *sio.Event) (any, error) {
+		var req struct {
+			Rule json.RawMessage `json:"rule"`
+		}
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		r, err := parseRule(req.Rule, "rule", "")
+		if err != nil {
+			return nil, err
+		}
+		if err := g.putAlertRule(ctx, id.Subject, r); err != nil {
+			return nil, err
+		}
+		return map[string]any{"ok": true}, nil
+	})
+	handle("delete_alert_rule", RoleOperator, func(ctx context.Context, ev *sio.Event) (any, error) {
+		var req struct {
+			Name string `json:"name"`
+		}
+		if err := decode(ev, &req); err != nil {
+			return nil, err
+		}
+		if err := g.deleteAlertRule(ctx, id.Subject, req.Name); err != nil {
+			return nil, err
+		}
+		return map[string]any{"ok": true}, nil
+	})
 	handle("command", RoleOperator, func(ctx context.Context, ev *sio.Event) (any, error) {
 		var req struct {
 			Device string          `json:"device"`

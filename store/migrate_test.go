@@ -74,6 +74,10 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 				t.Fatalf("from v%d: next offset %d, want 11", v, off)
 			}
 		}
+		// Runtime alert rules did not exist before v5: the table starts empty.
+		if rs, err := s.AlertRules(ctx); err != nil || len(rs) != 0 {
+			t.Fatalf("from v%d: AlertRules = %+v, %v", v, rs, err)
+		}
 		if v >= 2 {
 			d, err := s.Device(ctx, "a")
 			if err != nil || d.Name != "Kitchen" {

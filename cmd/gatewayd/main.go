@@ -459,7 +459,9 @@ func reload(old *Config, log *slog.Logger, level *slog.LevelVar, gw *gateway.Gat
 			log.Warn("reload: this key changes only on restart", "key", key)
 		}
 	}
-	if err := gw.SetAlertRules(cfg.Alerts); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.SetAlertRules(ctx, cfg.Alerts); err != nil {
 		log.Error("reload: alert rules refused", "err", err)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"gatewayd/gateway"
@@ -209,14 +208,8 @@ func TestDashboard(t *testing.T) {
 	t.Run("dark theme follows the system", func(t *testing.T) {
 		e := e.with(t)
 		light := eval[string](e, `getComputedStyle(document.body).backgroundColor`)
-		setScheme := func(v string) {
-			if _, err := chromedp.Call(e.tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		setScheme("dark")
-		defer setScheme("light")
+		e.setScheme("dark")
+		defer e.setScheme("light")
 		e.eventually("dark background", `getComputedStyle(document.body).backgroundColor !== `+jsString(light), 3*time.Second)
 		// The chart is redrawn with the dark theme's colours.
 		e.eventually("chart redrawn", `document.querySelector('[data-metric=temp]')?.uplot?.series[1].stroke() === getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()`, 3*time.Second)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -328,6 +329,16 @@ func (e *env) screenshot(name string) {
 		e.t.Fatal(err)
 	}
 	e.t.Logf("wrote docs/screenshots/%s", name)
+}
+
+// setScheme makes the page see the system's colour scheme as v ("light" or
+// "dark").
+func (e *env) setScheme(v string) {
+	e.t.Helper()
+	if _, err := chromedp.Call(e.tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // jsString quotes s for JavaScript source.

@@ -12,6 +12,8 @@ const connEl = $("#conn");
 
 // Devices by id, as the gateway describes them (docs/protocol.md "Device").
 const devices = new Map();
+// The signed-in role ("viewer" or "operator"), once /api/session has said.
+let role = null;
 // The view being shown; each has render() and optional reading()/close().
 let current = null;
 
@@ -86,18 +88,22 @@ function request(event, payload = {}, timeout = 10000) {
   });
 }
 
-// Subscriptions survive reconnects: the set is replayed on every connect.
+// Subscriptions survive reconnects: the set, and whether the alerts room
+// (alert rule pushes) is wanted, are replayed on every connect.
 const subscribed = new Set();
-async function subscribe(ids) {
+let alertsRoom = false;
+async function subscribe(ids, alerts = false) {
   ids.forEach((id) => subscribed.add(id));
-  if (socket.connected) await request("subscribe", { devices: ids });
+  alertsRoom ||= alerts;
+  if (socket.connected) await request("subscribe", { devices: ids, alerts });
 }
-async function unsubscribe(ids) {
+async function unsubscribe(ids, alerts = false) {
   ids.forEach((id) => subscribed.delete(id));
-  if (socket.connected) await request("unsubscribe", { devices: ids });
+  if (alerts) alertsRoom = false;
+  if (socket.connected) await request("unsubscribe", { devices: ids, alerts });
 }
 async function resubscribe() {
-  if (subscribed.size) await request("subscribe", { devices: [...subscribed] }).catch(() => {});
+  if (subscribed.size || alertsRoom) await request("subscribe", { devices: [...subscribed], alerts: alertsRoom }).catch(() => {});
 }
 
 // ---- pushes --------------------------------------------------------------------
@@ -126,6 +132,7 @@ socket.on("device", (d) => {
   current?.device?.(d);
 });
 socket.on("event", (e) => current?.event?.(e));
+socket.on("alert_rules", (m) => current?.alertRules?.(m.rules));
 // More readings were missed than the gateway replays one by one: fetch the
 // range as history instead (docs/protocol.md, "Catching up").
 socket.on("gap", () => current?.reconnected?.());
@@ -146,8 +153,13 @@ function showApp() {
     app.hidden = false;
     route();
   }
-  // "Sign out" only where signing in is in use.
-  fetch("/api/session").then((r) => r.json()).then((m) => { $("#logout").hidden = !m.auth; }).catch(() => {});
+  // "Sign out" only where signing in is in use; what the role may do is
+  // offered only to that role.
+  fetch("/api/session").then((r) => r.json()).then((m) => {
+    $("#logout").hidden = !m.auth;
+    role = m.role || null;
+    current?.session?.();
+  }).catch(() => {});
 }
 $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -706,6 +718,7 @@ function deviceView(id) {
 const KIND = {
   "alert.raised": ["alert", "⚠ alert"],
   "alert.cleared": ["alert_cleared", "✓ alert cleared"], "alert.acked": ["alert_cleared", "✓ alert acknowledged"],
+  "alert.rule_set": ["alert_rule", "✎ rule set"], "alert.rule_deleted": ["alert_rule", "✕ rule deleted"],
   "command.sent": ["command", "▶ command sent"], "command.result": ["command", "↩ command result"],
   online: ["online", "● online"], offline: ["offline", "○ offline"],
 };
@@ -726,7 +739,8 @@ function eventsView() {
   }
   const row = (e) => { const [k, label] = kindOf(e.kind); return el("li", { class: `ev ${k}`, "data-kind": k, hidden: !match(k) },
     el("span", { class: "kind" }, label),
-    el("a", { class: "dev", href: `#/device/${encodeURIComponent(e.device)}` }, devices.get(e.device)?.name || e.device),
+    e.device ? el("a", { class: "dev", href: `#/device/${encodeURIComponent(e.device)}` }, devices.get(e.device)?.name || e.device)
+      : el("span", { class: "dev muted" }, "–"),
     el("span", { class: "text" }, e.text || ""),
     el("time", { datetime: new Date(e.t).toISOString(), title: fmtTime(e.t) }, fmtTime(e.t))); };
   // Active alerts, each with an Acknowledge button until someone has.
@@ -746,27 +760,145 @@ function eventsView() {
     const res = await request("alerts");
     active.replaceChildren(...(res.active.length ? res.active.map(activeRow) : [el("li", { class: "empty" }, "No active alerts.")]));
   }
+  const rules = alertRules();
   async function load() {
     const now = Date.now();
     const res = await request("events", { from: now - 7 * 86400e3, to: now + 1000, limit: 200 });
     list.replaceChildren(...(res.events.length ? res.events.map(row) : [el("li", { class: "empty" }, "No events in the last 7 days.")]));
-    await loadActive();
+    await Promise.all([loadActive(), rules.load()]);
   }
   return {
     title: "Events",
     render() {
       view.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Events"), picker),
-        el("h2", {}, "Active alerts"), active, el("h2", {}, "History"), list);
-      subscribe(["*"]).catch(() => {});
+        el("h2", {}, "Active alerts"), active, el("h2", { id: "rules-title" }, "Rules"), rules.box, el("h2", {}, "History"), list);
+      subscribe(["*"], true).catch(() => {});
       if (socket.connected) load().catch(showError);
     },
+    close() { unsubscribe([], true).catch(() => {}); },
     reconnected() { load().catch(showError); },
+    alertRules: rules.draw,
+    session: rules.redraw,
     event(e) {
       list.querySelector(".empty")?.remove();
       list.prepend(row(e));
       if (e.kind.startsWith("alert")) loadActive().catch(() => {});
     },
   };
+}
+
+// ---- alert rules ---------------------------------------------------------------------
+
+// describeRule says in words what a rule (docs/protocol.md "Alert rules")
+// watches.
+function describeRule(r) {
+  const held = r.for && r.for !== "0s" ? ` for ${r.for}` : "";
+  const on = r.device && r.device !== "*" ? ` on ${devices.get(r.device)?.name || r.device}` : " on every device";
+  if (r.kind === "above" || r.kind === "below") {
+    // toFixed drops float noise (0.3 - 0.1 is 0.19999999999999998).
+    const clears = r.kind === "above" ? `below ${+(r.threshold - r.hysteresis).toFixed(6)}` : `above ${+(r.threshold + r.hysteresis).toFixed(6)}`;
+    return `${r.metric} ${r.kind} ${r.threshold}${held}${on}${r.hysteresis ? `, clears ${clears}` : ""}`;
+  }
+  return `${r.kind === "nodata" ? "no data" : r.kind}${held}${on}`;
+}
+
+// alertRules is the Rules section of the events view: the rules in force,
+// the configuration's marked read-only, and for operators a form that adds
+// or replaces a runtime rule and a Delete button per runtime rule.
+function alertRules() {
+  let shown = [];
+  const list = el("ul", { class: "rules", id: "alert-rules", "aria-live": "polite" });
+  const status = el("output", { id: "rule-result", role: "status", "aria-live": "polite" });
+  const say = (state, text) => { status.dataset.state = state; status.textContent = text; };
+  const input = (name, attrs = {}) => el("input", { name, autocomplete: "off", ...attrs });
+  const f = {
+    name: input("name", { required: true, maxlength: 256 }),
+    device: input("device", { placeholder: "* (every device)" }),
+    kind: el("select", { name: "kind", onchange: () => showKind() },
+      el("option", { value: "above" }, "above a threshold"), el("option", { value: "below" }, "below a threshold"),
+      el("option", { value: "offline" }, "offline"), el("option", { value: "nodata" }, "no data")),
+    metric: input("metric"),
+    threshold: input("threshold", { type: "number", step: "any", value: "0" }),
+    hysteresis: input("hysteresis", { type: "number", step: "any", min: "0", value: "0" }),
+    for: input("for", { placeholder: "30s, 5m, 1h" }),
+  };
+  // A hint is the field's description, not part of its name.
+  const field = (label, ctl, hint) => {
+    ctl.id = `rule-${ctl.name}`;
+    if (hint) ctl.setAttribute("aria-describedby", `${ctl.id}-hint`);
+    return el("div", { class: "field" }, el("label", { for: ctl.id }, label), ctl,
+      hint ? el("small", { id: `${ctl.id}-hint` }, hint) : null);
+  };
+  const thresholdOnly = [field("Metric", f.metric), field("Threshold", f.threshold), field("Hysteresis", f.hysteresis, "how far back to clear")];
+  const thresholdKind = () => f.kind.value === "above" || f.kind.value === "below";
+  function showKind() {
+    for (const fl of thresholdOnly) fl.hidden = !thresholdKind();
+    f.metric.required = thresholdKind();
+  }
+  const save = el("button", { type: "submit", class: "primary" }, "Save rule");
+  const form = el("form", { class: "rule-form", "aria-labelledby": "rule-form-title", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const rule = { name: f.name.value.trim(), device: f.device.value.trim(), kind: f.kind.value, for: f.for.value.trim() };
+    if (thresholdKind()) {
+      rule.metric = f.metric.value.trim();
+      rule.threshold = Number(f.threshold.value);
+      rule.hysteresis = Number(f.hysteresis.value || 0);
+    }
+    save.disabled = true;
+    say("pending", `Saving rule ${rule.name}…`);
+    try {
+      await request("put_alert_rule", { rule });
+      say("done", `Rule ${rule.name} saved.`);
+      await load();
+    } catch (e) {
+      say("failed", `Rule ${rule.name} not saved: ${e.message || e.code}`);
+    } finally {
+      save.disabled = false;
+    }
+  } },
+  el("h3", { id: "rule-form-title" }, "Add or replace a rule"),
+  field("Name", f.name, "an existing runtime rule of this name is replaced"), field("Device", f.device), field("Kind", f.kind),
+  thresholdOnly, field("For", f.for, "how long before it raises"),
+  el("div", { class: "actions" }, save), status);
+  showKind();
+  // Edit copies a runtime rule into the form, to change and save again.
+  function edit(r) {
+    for (const k of ["name", "device", "metric", "threshold", "hysteresis"]) f[k].value = r[k] ?? "";
+    f.kind.value = r.kind;
+    f.for.value = r.for === "0s" ? "" : r.for;
+    showKind();
+    f.name.focus();
+  }
+  async function remove(r, btn) {
+    btn.disabled = true;
+    say("pending", `Deleting rule ${r.name}…`);
+    try {
+      await request("delete_alert_rule", { name: r.name });
+      say("done", `Rule ${r.name} deleted.`);
+      await load();
+    } catch (e) {
+      say("failed", `Rule ${r.name} not deleted: ${e.message || e.code}`);
+      btn.disabled = false;
+    }
+  }
+  const operator = () => role === "operator";
+  const row = (r) => el("li", { "data-rule": r.name, "data-source": r.source },
+    el("b", { class: "rule-name" }, r.name),
+    el("span", { class: "text" }, describeRule(r)),
+    r.source === "config"
+      ? el("span", { class: "badge ro", title: "Change it in the configuration file, then reload the gateway" }, "config · read-only")
+      : el("span", { class: "by" }, "set", r.updatedBy ? ` by ${r.updatedBy}` : "", " ", ago(r.updated)),
+    r.source === "runtime" && operator() ? el("span", { class: "rule-actions" },
+      el("button", { type: "button", "aria-label": `Edit rule ${r.name}`, onclick: () => edit(r) }, "Edit"),
+      el("button", { type: "button", "data-delete": r.name, "aria-label": `Delete rule ${r.name}`,
+        onclick: (ev) => remove(r, ev.currentTarget) }, "Delete")) : null);
+  function draw(rules) {
+    shown = rules;
+    list.replaceChildren(...(rules.length ? rules.map(row) : [el("li", { class: "empty" }, "No alert rules.")]));
+    form.hidden = !operator();
+  }
+  async function load() { draw((await request("alert_rules")).rules); }
+  return { box: el("section", { class: "rules-box", "aria-labelledby": "rules-title" }, list, form), load, draw, redraw: () => draw(shown) };
 }
 
 // ---- routing ------------------------------------------------------------------------
