@@ -12,10 +12,24 @@ import (
 	"time"
 )
 
+// catchUp commits the readings still queued, so that a query answers with
+// every reading appended before it: a chart opened now shows the last
+// second too, not only what the last flush tick committed. While commits
+// fail it does not wait for them: the query answers with what is on disk.
+func (s *Store) catchUp(ctx context.Context) {
+	if s.Stats().Queued == 0 || s.Health() != nil {
+		return
+	}
+	// A failed commit is the writer's to retry and Health's to report.
+	_ = s.Flush(ctx)
+}
+
 // Range returns the samples of one series with from <= Time < to, in time
-// order (offset order for equal times). An unknown series gives no samples.
-// For long ranges prefer Downsample.
+// order (offset order for equal times), including readings appended before
+// the call and not committed yet (see catchUp). An unknown series gives no
+// samples. For long ranges prefer Downsample.
 func (s *Store) Range(ctx context.Context, device, key string, from, to time.Time) ([]Sample, error) {
+	s.catchUp(ctx)
 	info, ok := s.cache.get(seriesKey{device, key})
 	if !ok {
 		return nil, nil
@@ -75,8 +89,10 @@ type Bucket struct {
 // without samples are left out. Bucket width is (to-from)/(maxPoints-1)
 // rounded up to a whole millisecond, minute or hour; widths of a minute or
 // more read the 1-minute rollups, of an hour or more the 1-hour rollups,
-// and only the most recent part (not yet rolled up) reads raw rows.
+// and only the most recent part (not yet rolled up) reads raw rows. As for
+// Range, readings appended before the call count even if not committed yet.
 func (s *Store) Downsample(ctx context.Context, device, key string, from, to time.Time, maxPoints int) ([]Bucket, error) {
+	s.catchUp(ctx)
 	if maxPoints < 1 || !to.After(from) {
 		return nil, fmt.Errorf("%w: downsample needs maxPoints >= 1 and from < to", ErrInvalid)
 	}
@@ -291,12 +307,13 @@ func (s *Store) scanSample(rows *sql.Rows) (Sample, error) {
 	return smp, nil
 }
 
-// ExportCSV writes the committed samples of a device with from <= Time < to
-// as CSV to w: a header "time,device,key,value,unit,offset", then one row
+// ExportCSV writes the samples of a device with from <= Time < to (those
+// appended before the call included, as for Range) as CSV to w: a header "time,device,key,value,unit,offset", then one row
 // per sample in time order, time in RFC 3339 with milliseconds (UTC); the
 // value column holds the number or the state text. keys selects series;
 // none means all of the device's.
 func (s *Store) ExportCSV(ctx context.Context, w io.Writer, device string, keys []string, from, to time.Time) error {
+	s.catchUp(ctx)
 	if len(keys) == 0 {
 		c := &s.cache
 		c.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,5 +369,51 @@ func TestConcurrentAppend(t *testing.T) {
 		if byOff[smp.Offset] != smp.Value || (i > 0 && smp.Offset <= got[i-1].Offset) {
 			t.Fatalf("sample %d = %+v, want value %v and increasing offsets", i, smp, byOff[smp.Offset])
 		}
+	}
+}
+
+// TestQueriesSeeReadingsNotYetCommitted: with no flush tick at all, Range,
+// Downsample and ExportCSV still answer with the readings appended before
+// them, the newest series included, while After keeps to committed rows.
+func TestQueriesSeeReadingsNotYetCommitted(t *testing.T) {
+	s, _ := openT(t, nil)
+	ctx := context.Background()
+	mustAppend(t, s, num("d", "k", t0, 1))
+	flush(t, s)
+	mustAppend(t, s, num("d", "k", t0.Add(time.Second), 2))
+	mustAppend(t, s, num("fresh", "k", t0.Add(time.Second), 3))
+	if n := s.Stats().Queued; n != 2 {
+		t.Fatalf("queued %d before the queries, want 2", n)
+	}
+	after, err := s.After(ctx, nil, 0, 10)
+	if err != nil || len(after) != 1 {
+		t.Fatalf("After before any query: %d samples (%v), want the 1 committed", len(after), err)
+	}
+
+	got, err := s.Range(ctx, "d", "k", t0, t0.Add(time.Minute))
+	if err != nil || len(got) != 2 || got[1].Value != 2 {
+		t.Fatalf("Range = %+v, %v; want both readings", got, err)
+	}
+	mustAppend(t, s, num("d", "k", t0.Add(2*time.Second), 5))
+	bs, err := s.Downsample(ctx, "d", "k", t0, t0.Add(time.Minute), 10)
+	if err != nil || len(bs) == 0 || bs[0].Count+bs[len(bs)-1].Count < 2 {
+		t.Fatalf("Downsample = %+v, %v", bs, err)
+	}
+	var total int64
+	maxV := 0.0
+	for _, b := range bs {
+		total += b.Count
+		maxV = max(maxV, b.Max)
+	}
+	if total != 3 || maxV != 5 {
+		t.Fatalf("Downsample counts %d readings, max %v; want 3 and 5", total, maxV)
+	}
+	mustAppend(t, s, num("fresh", "k", t0.Add(3*time.Second), 4))
+	var csv strings.Builder
+	if err := s.ExportCSV(ctx, &csv, "fresh", nil, t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(csv.String(), "\n"); lines != 3 {
+		t.Fatalf("ExportCSV of a series never committed before: %d lines, want header + 2:\n%s", lines, csv.String())
 	}
 }
