@@ -183,7 +183,7 @@ func callErr(t *testing.T, c *sioclient.Client, event string, req, out any) erro
 }
 
 // waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -242,7 +242,7 @@ func (h *harness) known(id string) {
 }
 
 // waitKnown waits until the gateway serving base has device id in its fleet.
-func waitKnown(t *testing.T, base, id string) {
+func waitKnown(t testing.TB, base, id string) {
 	t.Helper()
 	waitFor(t, "device "+id+" in the fleet", func() bool {
 		resp, err := http.Get(base + "/api/devices/" + id)
