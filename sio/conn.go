@@ -311,11 +311,7 @@ func (c *conn) missedPackets(nsp string, missed iter.Seq2[*StoredPacket, error])
 		if err != nil {
 			return nil, fmt.Errorf("sio: recovery: reading missed packets: %w", err)
 		}
-		data := p.Data
-		if p.Offset != "" {
-			data = appendOffset(data, p.Offset)
-		}
-		pkts := encodePackets(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: data, Attachments: p.Attachments})
+		pkts := encodeEvent(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: p.Data, Attachments: p.Attachments}, p.Offset)
 		for _, e := range pkts {
 			size += len(e.Data) + 1
 		}

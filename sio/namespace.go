@@ -181,12 +181,8 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 	if len(socks) == 0 {
 		return nil
 	}
-	data := m.Data
-	if m.Offset != "" {
-		data = appendOffset(data, m.Offset)
-	}
-	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: data, Attachments: m.Attachments}
-	pkts := encodePackets(&p)
+	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: m.Data, Attachments: m.Attachments}
+	pkts := encodeEvent(&p, m.Offset)
 	reached := socks[:0] // socks is ours: filter in place
 	out := outgoing{m: m}
 	for _, s := range socks {
@@ -235,9 +231,22 @@ func (o *outgoing) notify(s *Socket) {
 }
 
 // encodePackets turns p into the Engine.IO messages that carry it.
-func encodePackets(p *parser.Packet) []eio.Packet {
+func encodePackets(p *parser.Packet) []eio.Packet { return encodeEvent(p, "") }
+
+// encodeEvent is encodePackets with the recovery offset off, when not
+// empty, appended to p's array payload, encoded in one buffer: every
+// recorded broadcast goes this way.
+func encodeEvent(p *parser.Packet, off string) []eio.Packet {
 	pkts := make([]eio.Packet, 1+len(p.Attachments))
-	pkts[0] = eio.Packet{Data: parser.Encode(p)}
+	if off == "" {
+		pkts[0] = eio.Packet{Data: parser.Encode(p)}
+	} else {
+		head := *p
+		head.Data = nil
+		buf := make([]byte, 0, parser.EncodedLen(&head)+len(p.Data)+len(off)+4)
+		buf = parser.AppendEncode(buf, &head)
+		pkts[0] = eio.Packet{Data: appendWithOffset(buf, p.Data, off)}
+	}
 	for i, a := range p.Attachments {
 		pkts[i+1] = eio.Packet{Data: a, Binary: true}
 	}

@@ -360,14 +360,33 @@ func recoverable(reason Reason) bool {
 // appendOffset returns the JSON array data with the string off as a last
 // element. data is never empty: it holds at least the event name.
 func appendOffset(data json.RawMessage, off string) json.RawMessage {
+	return appendWithOffset(make([]byte, 0, len(data)+len(off)+4), data, off)
+}
+
+// appendWithOffset appends to dst the JSON array data with the string off
+// as a last element.
+func appendWithOffset(dst []byte, data json.RawMessage, off string) []byte {
 	end := len(data)
 	for end > 0 && data[end-1] != ']' {
 		end--
 	}
-	q, _ := json.Marshal(off)
-	out := make([]byte, 0, end+len(q)+1)
-	out = append(out, data[:end-1]...)
-	out = append(out, ',')
-	out = append(out, q...)
-	return append(out, ']')
+	dst = append(dst, data[:end-1]...)
+	dst = append(dst, ',')
+	dst = appendJSONString(dst, off)
+	return append(dst, ']')
+}
+
+// appendJSONString appends s as encoding/json writes it. Offsets are
+// digits or ids, so the plain case is copied as is.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		// encoding/json escapes <, > and & too, and treats non-ASCII.
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

@@ -63,10 +63,12 @@ var ErrInvalidPacket = errors.New("parser: invalid packet")
 // BinaryAck "5<n>-..." automatically, and a binary type without attachments
 // as its text type.
 func Encode(p *Packet) []byte {
-	return AppendEncode(make([]byte, 0, encodedLen(p)), p)
+	return AppendEncode(make([]byte, 0, EncodedLen(p)), p)
 }
 
-func encodedLen(p *Packet) int {
+// EncodedLen is an upper bound of the length of p's text form, for sizing
+// the buffer given to AppendEncode.
+func EncodedLen(p *Packet) int {
 	return 1 + 4 + len(p.Namespace) + 1 + 20 + len(p.Data)
 }
 
