@@ -355,13 +355,15 @@ func SplitArray(raw json.RawMessage) ([]json.RawMessage, error) {
 		return nil, errors.New("parser: not a JSON array")
 	}
 	i = skipSpace(raw, i+1)
-	var out []json.RawMessage
 	if i < len(raw) && raw[i] == ']' {
 		if skipSpace(raw, i+1) != len(raw) {
 			return nil, errors.New("parser: data after the JSON array")
 		}
-		return out, nil
+		return nil, nil
 	}
+	// An event is its name, an argument or two and the offset: one
+	// allocation instead of three while appending.
+	out := make([]json.RawMessage, 0, 4)
 	for {
 		end, err := skipValue(raw, i)
 		if err != nil {
