@@ -162,8 +162,21 @@ func (a *memoryAdapter) SocketIDs(rooms, except []string) []string {
 		}
 		return out
 	}
-	if len(rooms) == 1 {
-		members := a.rooms[rooms[0]]
+	// Rooms nobody is in add nothing, and with one room left there is
+	// nothing to deduplicate: a broadcast to a device's room and to a
+	// room that is often empty (every device's) needs no map.
+	occupied, last := 0, ""
+	for _, r := range rooms {
+		if a.rooms[r].len() > 0 {
+			occupied++
+			last = r
+		}
+	}
+	if occupied == 0 {
+		return nil
+	}
+	if occupied == 1 {
+		members := a.rooms[last]
 		out := make([]string, 0, members.len())
 		for id := range members.all() {
 			if _, ex := excluded[id]; !ex {
