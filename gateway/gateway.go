@@ -47,6 +47,11 @@ type Config struct {
 	// SessionKeep is how long a disconnected dashboard's session is kept for
 	// it to resume. Zero means 24 hours.
 	SessionKeep time.Duration
+	// FleetInterval is how often the fleet room gets the newest values of
+	// the devices that sent readings since the last time (`fleet_update`),
+	// so an overview of many devices is not sent every reading. Zero means
+	// one second.
+	FleetInterval time.Duration
 	// Logger receives the gateway's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time. Nil means time.Now.
@@ -146,6 +151,8 @@ type Gateway struct {
 	mu      sync.Mutex
 	devs    map[string]*deviceState
 	waiters map[string][]chan struct{} // device → command confirmations awaited
+	// fresh holds the devices with readings not yet in a fleet_update.
+	fresh map[string]struct{}
 
 	// slow runs registry and event writes off the ingest path.
 	slow chan func(context.Context)
@@ -156,6 +163,8 @@ type Gateway struct {
 // dashboard that reconnects.
 type pusher interface {
 	Push(event string, payload any, offset int64, rooms ...string)
+	// Occupied reports whether a dashboard of this node is in room.
+	Occupied(room string) bool
 }
 
 // Room names.
@@ -182,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.SessionKeep <= 0 {
 		cfg.SessionKeep = 24 * time.Hour
 	}
+	if cfg.FleetInterval <= 0 {
+		cfg.FleetInterval = time.Second
+	}
 	if cfg.Auth.SessionTTL == 0 {
 		cfg.Auth.SessionTTL = 7 * 24 * time.Hour
 	}
@@ -192,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		store:   cfg.Store,
 		devs:    map[string]*deviceState{},
 		waiters: map[string][]chan struct{}{},
+		fresh:   map[string]struct{}{},
 		slow:    make(chan func(context.Context), 4096),
 		met:     newMetrics(),
 	}
@@ -300,7 +313,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		wg.Go(func() { g.runSource(ctx, s) })
 	}
 	wg.Go(func() { g.runSlow(ctx) })
-	wg.Go(func() { g.runAlertClock(ctx) })
+	wg.Go(func() { every(ctx, time.Second, func() { g.emitAlerts(g.alerts.Tick(g.now())) }) })
+	wg.Go(func() { every(ctx, g.cfg.FleetInterval, g.fleetTick) })
 	wg.Wait()
 	flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -356,15 +370,16 @@ func (g *Gateway) later(what string, fn func(context.Context)) {
 	}
 }
 
-func (g *Gateway) runAlertClock(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			g.emitAlerts(g.alerts.Tick(g.now()))
+			fn()
 		}
 	}
 }
@@ -427,6 +442,7 @@ func (g *Gateway) reading(r devices.Reading) {
 	d, isNew := g.device(r.Device)
 	d.Latest[r.Key] = v
 	d.LastSeen = v.T
+	g.fresh[r.Device] = struct{}{}
 	if r.Unit != "" && d.Units[r.Key] != r.Unit {
 		d.Units[r.Key] = r.Unit
 	}
@@ -460,6 +476,48 @@ func (g *Gateway) reading(r devices.Reading) {
 	if !r.IsState {
 		g.emitAlerts(g.alerts.Reading(r.Device, r.Key, r.Time, r.Value))
 	}
+}
+
+// fleetEntry is one device of the `fleet_update` push.
+type fleetEntry struct {
+	ID       string           `json:"id"`
+	LastSeen int64            `json:"lastSeen"`
+	Latest   map[string]value `json:"latest"`
+}
+
+// fleetTick sends the fleet room the newest values of the devices that
+// sent readings since the last tick.
+func (g *Gateway) fleetTick() {
+	// Nobody in the room: skip the copies and the JSON, and start the
+	// round afresh, since the overview asks for the fleet when it joins.
+	if !g.push.Occupied(roomFleet) {
+		g.mu.Lock()
+		clear(g.fresh)
+		g.mu.Unlock()
+		return
+	}
+	if u := g.fleetUpdate(); len(u) > 0 {
+		g.push.Push("fleet_update", map[string]any{"devices": u}, 0, roomFleet)
+	}
+}
+
+// fleetUpdate returns the entries of the devices with fresh readings, by
+// id, and starts the next round.
+func (g *Gateway) fleetUpdate() []fleetEntry {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.fresh) == 0 {
+		return nil
+	}
+	out := make([]fleetEntry, 0, len(g.fresh))
+	for id := range g.fresh {
+		if d := g.devs[id]; d != nil {
+			out = append(out, fleetEntry{ID: id, LastSeen: d.LastSeen, Latest: maps.Clone(d.Latest)})
+		}
+	}
+	clear(g.fresh)
+	slices.SortFunc(out, func(a, b fleetEntry) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // device returns the cached state of id, creating it; g.mu must be held.

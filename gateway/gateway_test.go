@@ -684,3 +684,75 @@ func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestFleetRoomGetsNewestValuesAtALowRate: a dashboard in the fleet room
+// alone gets the newest values of the devices that sent readings, once per
+// FleetInterval, instead of every reading.
+func TestFleetRoomGetsNewestValuesAtALowRate(t *testing.T) {
+	h := newHarness(t, func(c *gateway.Config) { c.FleetInterval = 200 * time.Millisecond })
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for _, d := range []string{"dev1", "dev2", "quiet"} {
+		h.src.reading(d, "temperature", t0, 1)
+		h.known(d)
+	}
+	c, err := h.dial(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	readings := listen(c, "reading")
+	updates := listen(c, "fleet_update")
+	// Left and joined again without waiting in between: the room changes
+	// run in the order sent, so the dashboard ends in the fleet room.
+	if err := c.Emit("unsubscribe", map[string]any{"fleet": true}); err != nil {
+		t.Fatal(err)
+	}
+	call(t, c, "subscribe", map[string]any{"fleet": true}, nil)
+	// The warm-up readings' round may still be due: start counting after it.
+	time.Sleep(300 * time.Millisecond)
+	before := updates.len()
+
+	start := time.Now()
+	for i := range 100 {
+		h.src.reading("dev1", "temperature", t0.Add(time.Duration(i+1)*time.Millisecond), float64(i))
+		h.src.reading("dev2", "humidity", t0.Add(time.Duration(i+1)*time.Millisecond), float64(100+i))
+	}
+	type entry struct {
+		ID       string
+		LastSeen int64
+		Latest   map[string]struct {
+			T int64
+			V float64
+		}
+	}
+	var last map[string]entry
+	waitFor(t, "a fleet_update with the last values", func() bool {
+		updates.mu.Lock()
+		defer updates.mu.Unlock()
+		last = map[string]entry{}
+		for _, raw := range updates.got[before:] {
+			var u struct{ Devices []entry }
+			if err := json.Unmarshal(raw, &u); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range u.Devices {
+				last[e.ID] = e
+			}
+		}
+		return last["dev1"].Latest["temperature"].V == 99 && last["dev2"].Latest["humidity"].V == 199
+	})
+	elapsed := time.Since(start)
+	if _, ok := last["quiet"]; ok {
+		t.Errorf("a device without new readings is in the fleet updates: %+v", last["quiet"])
+	}
+	if e := last["dev2"]; e.LastSeen != t0.Add(100*time.Millisecond).UnixMilli() || e.Latest["temperature"].V != 1 {
+		t.Errorf("dev2 entry %+v: want lastSeen of its last reading and every metric's newest value", e)
+	}
+	// One update per interval at most, not one per reading (200 here).
+	if n, most := updates.len()-before, int(elapsed/(200*time.Millisecond))+2; n > most {
+		t.Errorf("%d fleet updates in %v, want at most %d", n, elapsed, most)
+	}
+	if n := readings.len(); n != 0 {
+		t.Errorf("the fleet room alone got %d readings, want none", n)
+	}
+}

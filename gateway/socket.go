@@ -31,6 +31,10 @@ const eventAlertAcked = "alert.acked"
 // socketPusher pushes to rooms of the dashboard namespace.
 type socketPusher struct{ nsp *sio.Namespace }
 
+func (p socketPusher) Occupied(room string) bool {
+	return len(p.nsp.Adapter().SocketIDs([]string{room}, nil)) > 0
+}
+
 func (p socketPusher) Push(event string, payload any, offset int64, rooms ...string) {
 	b := p.nsp.To(rooms...)
 	if offset > 0 {
@@ -133,37 +137,51 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 	case err != nil:
 		g.met.resumes.WithLabelValues("miss_other").Inc()
 	}
-	// Requests run one at a time per dashboard in their own goroutine, so a
-	// slow history query never holds up the socket's reads.
-	handle := func(name string, role Role, fn func(ctx context.Context, ev *sio.Event) (any, error)) {
+	// Requests that may wait (queries, commands) run in their own
+	// goroutine, so a slow history query never holds up the socket's reads;
+	// room changes run at once, in the order the dashboard sent them, so an
+	// unsubscribe followed by a subscribe of the same room ends subscribed.
+	on := func(name string, role Role, inline bool, fn func(ctx context.Context, ev *sio.Event) (any, error)) {
 		s.On(name, func(ev *sio.Event) {
 			if !id.Role.Can(role) {
 				reply(ev, nil, errForbidden)
 				return
 			}
-			go func() {
+			run := func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				res, err := fn(ctx, ev)
 				reply(ev, res, err)
-			}()
+			}
+			if inline {
+				run()
+			} else {
+				go run()
+			}
 		})
+	}
+	handle := func(name string, role Role, fn func(ctx context.Context, ev *sio.Event) (any, error)) {
+		on(name, role, false, fn)
 	}
 	type devicesReq struct {
 		Devices []string `json:"devices"`
 		Alerts  bool     `json:"alerts"`
+		Fleet   bool     `json:"fleet"`
 	}
 	rooms := func(ev *sio.Event) ([]string, []string, error) {
 		var req devicesReq
 		if err := decode(ev, &req); err != nil {
 			return nil, nil, err
 		}
-		if len(req.Devices) > maxSubscribe || (len(req.Devices) == 0 && !req.Alerts) {
-			return nil, nil, errBadRequest("devices: expected 1 to %d device ids, or [\"*\"], or alerts: true", maxSubscribe)
+		if len(req.Devices) > maxSubscribe || (len(req.Devices) == 0 && !req.Alerts && !req.Fleet) {
+			return nil, nil, errBadRequest("devices: expected 1 to %d device ids, or [\"*\"], or alerts: true, or fleet: true", maxSubscribe)
 		}
 		var rs []string
 		if req.Alerts {
 			rs = append(rs, roomAlerts)
+		}
+		if req.Fleet {
+			rs = append(rs, roomFleet)
 		}
 		for _, d := range req.Devices {
 			if d == "*" {
@@ -177,7 +195,7 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 		}
 		return req.Devices, rs, nil
 	}
-	handle("subscribe", RoleViewer, func(_ context.Context, ev *sio.Event) (any, error) {
+	on("subscribe", RoleViewer, true, func(_ context.Context, ev *sio.Event) (any, error) {
 		ids, rs, err := rooms(ev)
 		if err != nil {
 			return nil, err
@@ -185,13 +203,16 @@ func (g *Gateway) onDashboard(s *sio.Socket) {
 		s.Join(rs...)
 		return map[string]any{"devices": ids}, nil
 	})
-	handle("unsubscribe", RoleViewer, func(_ context.Context, ev *sio.Event) (any, error) {
+	on("unsubscribe", RoleViewer, true, func(_ context.Context, ev *sio.Event) (any, error) {
 		var req devicesReq
 		if err := decode(ev, &req); err != nil {
 			return nil, err
 		}
 		if req.Alerts {
 			s.Leave(roomAlerts)
+		}
+		if req.Fleet {
+			s.Leave(roomFleet)
 		}
 		for _, d := range req.Devices {
 			if d == "*" {

@@ -88,22 +88,24 @@ function request(event, payload = {}, timeout = 10000) {
   });
 }
 
-// Subscriptions survive reconnects: the set, and whether the alerts room
-// (alert rule pushes) is wanted, are replayed on every connect.
+// Subscriptions survive reconnects: the set of devices, and which of the
+// alerts room (alert rule pushes) and the fleet room (presence, events and
+// the newest values once a second) are wanted, are replayed on every
+// connect. The gateway applies subscribe and unsubscribe in the order sent.
 const subscribed = new Set();
-let alertsRoom = false;
-async function subscribe(ids, alerts = false) {
+const rooms = { alerts: false, fleet: false };
+async function subscribe(ids, want = {}) {
   ids.forEach((id) => subscribed.add(id));
-  alertsRoom ||= alerts;
-  if (socket.connected) await request("subscribe", { devices: ids, alerts });
+  for (const k in want) if (want[k]) rooms[k] = true;
+  if (socket.connected) await request("subscribe", { devices: ids, ...want });
 }
-async function unsubscribe(ids, alerts = false) {
+async function unsubscribe(ids, leave = {}) {
   ids.forEach((id) => subscribed.delete(id));
-  if (alerts) alertsRoom = false;
-  if (socket.connected) await request("unsubscribe", { devices: ids, alerts });
+  for (const k in leave) if (leave[k]) rooms[k] = false;
+  if (socket.connected) await request("unsubscribe", { devices: ids, ...leave });
 }
 async function resubscribe() {
-  if (subscribed.size || alertsRoom) await request("subscribe", { devices: [...subscribed], alerts: alertsRoom }).catch(() => {});
+  if (subscribed.size || rooms.alerts || rooms.fleet) await request("subscribe", { devices: [...subscribed], ...rooms }).catch(() => {});
 }
 
 // ---- pushes --------------------------------------------------------------------
@@ -125,6 +127,21 @@ socket.on("presence", (p) => {
     d.since = p.t;
   }
   current?.presence?.(p);
+});
+// The fleet room's newest values, once a second for the devices that sent
+// readings: an overview of many devices without every reading.
+socket.on("fleet_update", (m) => {
+  for (const u of m.devices) {
+    const d = devices.get(u.id);
+    if (!d) continue;
+    d.latest = { ...d.latest };
+    for (const [k, v] of Object.entries(u.latest)) {
+      const old = d.latest[k];
+      if (!old || old.t <= v.t) d.latest[k] = v;
+    }
+    d.lastSeen = Math.max(d.lastSeen || 0, u.lastSeen);
+  }
+  current?.fleetUpdate?.(m.devices);
 });
 socket.on("device", (d) => {
   const old = devices.get(d.id);
@@ -360,21 +377,25 @@ function fleetView() {
     render() {
       view.replaceChildren(el("h1", { class: "vh" }, "Devices"),
         el("div", { class: "toolbar" }, search, shown, sorter, count), grid);
-      subscribe(["*"]).catch(() => {});
+      subscribe([], { fleet: true }).catch(() => {});
       if (socket.connected) load().catch(showError);
     },
+    close() { unsubscribe([], { fleet: true }).catch(() => {}); },
     reconnected() { load().catch(showError); },
-    reading(r) {
-      if (typeof r.v === "number") {
-        let s = spark.get(r.d);
-        if (!s) {
-          s = { key: r.k, points: [] };
-          spark.set(r.d, s);
-        }
-        if (s.key === r.k) {
+    // The sparklines grow by the newest value of each update.
+    fleetUpdate(us) {
+      for (const u of us) {
+        for (const [k, v] of Object.entries(u.latest)) {
+          if (typeof v.v !== "number") continue;
+          let s = spark.get(u.id);
+          if (!s) {
+            s = { key: k, points: [] };
+            spark.set(u.id, s);
+          }
+          if (s.key !== k) continue;
           const last = s.points[s.points.length - 1];
-          if (!last || r.t > last[0]) s.points.push([r.t, r.v]);
-          while (s.points.length && s.points[0][0] < r.t - SPARK_SPAN) s.points.shift();
+          if (!last || v.t > last[0]) s.points.push([v.t, v.v]);
+          while (s.points.length && s.points[0][0] < v.t - SPARK_SPAN) s.points.shift();
         }
       }
       redraw();
@@ -772,10 +793,10 @@ function eventsView() {
     render() {
       view.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Events"), picker),
         el("h2", {}, "Active alerts"), active, el("h2", { id: "rules-title" }, "Rules"), rules.box, el("h2", {}, "History"), list);
-      subscribe(["*"], true).catch(() => {});
+      subscribe([], { alerts: true, fleet: true }).catch(() => {});
       if (socket.connected) load().catch(showError);
     },
-    close() { unsubscribe([], true).catch(() => {}); },
+    close() { unsubscribe([], { alerts: true, fleet: true }).catch(() => {}); },
     reconnected() { load().catch(showError); },
     alertRules: rules.draw,
     session: rules.redraw,
