@@ -201,7 +201,10 @@ func TestDashboard(t *testing.T) {
 		e := e.with(t)
 		e.do(chromedp.Navigate(e.proxy.url() + "/#/"))
 		e.eventually("cards", card, 5*time.Second)
-		e.do(chromedp.Focus(chromedp.CSS(`.card[data-device="`+dev+`"]`)), chromedp.KeyEvent("\r"))
+		// Focused from the page in one step: the overview rebuilds its
+		// cards on every fleet_update (keeping the focus), so a node found
+		// by one call may be gone by the next.
+		e.do(chromedp.Evaluate[chromedp.Void](card+`.focus()`), chromedp.KeyEvent("\r"))
 		e.eventually("device view after Enter", `location.hash === '#/device/`+dev+`' && document.querySelector('h1')?.textContent === 'Test bench'`, 5*time.Second)
 	})
 
