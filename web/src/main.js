@@ -110,14 +110,18 @@ async function resubscribe() {
 
 // ---- pushes --------------------------------------------------------------------
 
+// noteValue keeps v as device d's newest value of key k unless a newer one
+// is already there.
+function noteValue(d, k, v) {
+  d.latest ||= {};
+  const old = d.latest[k];
+  if (!old || old.t <= v.t) d.latest[k] = v;
+  d.lastSeen = Math.max(d.lastSeen || 0, v.t);
+}
+
 socket.on("reading", (r) => {
   const d = devices.get(r.d);
-  if (d) {
-    d.latest = d.latest || {};
-    const old = d.latest[r.k];
-    if (!old || old.t <= r.t) d.latest[r.k] = { t: r.t, v: r.v, s: r.s, u: r.u };
-    d.lastSeen = Math.max(d.lastSeen || 0, r.t);
-  }
+  if (d) noteValue(d, r.k, { t: r.t, v: r.v, s: r.s, u: r.u });
   current?.reading?.(r);
 });
 socket.on("presence", (p) => {
@@ -134,11 +138,7 @@ socket.on("fleet_update", (m) => {
   for (const u of m.devices) {
     const d = devices.get(u.id);
     if (!d) continue;
-    d.latest = { ...d.latest };
-    for (const [k, v] of Object.entries(u.latest)) {
-      const old = d.latest[k];
-      if (!old || old.t <= v.t) d.latest[k] = v;
-    }
+    for (const [k, v] of Object.entries(u.latest)) noteValue(d, k, v);
     d.lastSeen = Math.max(d.lastSeen || 0, u.lastSeen);
   }
   current?.fleetUpdate?.(m.devices);
@@ -868,9 +868,9 @@ function alertRules() {
     save.disabled = true;
     say("pending", `Saving rule ${rule.name}…`);
     try {
+      // The list comes back by itself: the alerts room gets it pushed.
       await request("put_alert_rule", { rule });
       say("done", `Rule ${rule.name} saved.`);
-      await load();
     } catch (e) {
       say("failed", `Rule ${rule.name} not saved: ${e.message || e.code}`);
     } finally {
@@ -896,7 +896,6 @@ function alertRules() {
     try {
       await request("delete_alert_rule", { name: r.name });
       say("done", `Rule ${r.name} deleted.`);
-      await load();
     } catch (e) {
       say("failed", `Rule ${r.name} not deleted: ${e.message || e.code}`);
       btn.disabled = false;
