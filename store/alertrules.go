@@ -13,6 +13,7 @@ const maxRuleSpecLen = 64 << 10
 // AlertRule is an alert rule kept for the gateway, which alone knows what
 // Spec says: the store keeps it as given, by name.
 type AlertRule struct {
+	// Name identifies the rule: putting one of the same name replaces it.
 	Name string
 	// Spec is the rule itself, opaque to the store (the gateway's JSON).
 	Spec []byte

@@ -372,7 +372,10 @@ func (w *writer) insert() (map[seriesKey]seriesInfo, error) {
 	return newSeries, tx.Commit()
 }
 
-// late merges a reading whose rollup bucket was already written.
+// late merges a numeric reading into each rollup level whose bucket for it
+// was already written; at a level not yet rolled up to its time it does
+// nothing, as the rollup pass will count it. insert calls it for every
+// numeric reading.
 func (w *writer) late(ctx context.Context, ex execer, id, ts int64, v float64) error {
 	for l := range numLevels {
 		if ts >= w.done[l] {

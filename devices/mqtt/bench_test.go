@@ -128,11 +128,24 @@ func encodePublish(dst []byte, topic string, payload []byte) []byte {
 // client with a clean session, and waits for the broker's acceptance.
 func dialRaw(tb testing.TB, addr, id string) net.Conn {
 	tb.Helper()
+	return connectRaw(tb, addr, 0x02, id)
+}
+
+// connectRaw connects to the broker at addr over plain TCP with an MQTT
+// 3.1.1 CONNECT of the given connect flags and payload fields (the client
+// id, then the will topic and message when flags ask for a will), and waits
+// for the broker's acceptance.
+func connectRaw(tb testing.TB, addr string, flags byte, fields ...string) net.Conn {
+	tb.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...)
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, flags, 0, 60}
+	for _, f := range fields {
+		body = append(body, byte(len(f)>>8), byte(len(f)))
+		body = append(body, f...)
+	}
 	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
 		tb.Fatal(err)
 	}

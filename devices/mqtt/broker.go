@@ -68,7 +68,8 @@ func probe(ctx context.Context, addr string, timeout time.Duration) error {
 	return nil
 }
 
-// embedded runs mochi-mqtt in-process and reads through its inline client.
+// embedded runs mochi-mqtt in-process: ingestHook reads what is published,
+// and the inline client publishes the gateway's status and commands.
 type embedded struct {
 	s   *Source
 	srv *mochi.Server
@@ -206,7 +207,7 @@ func (e *embedded) publish(_ context.Context, m convention.Message) error {
 	return e.srv.Publish(m.Topic, m.Payload, m.Retain, m.QoS)
 }
 
-func (e *embedded) addFilters([]string) {} // "#" already covers everything
+func (e *embedded) addFilters([]string) {} // ingestHook already sees every topic
 
 // addr is the plain listener's address, else the TLS one's.
 func (e *embedded) addr() string {

@@ -3,7 +3,6 @@ package mqtt_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -523,32 +522,11 @@ func TestPayloadTooLarge(t *testing.T) {
 // reaches the router and marks the device offline.
 func TestEmbeddedLastWill(t *testing.T) {
 	s, col, _ := embeddedSource(t, nil)
-	c, err := net.Dial("tcp", s.BrokerAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Clean session, will QoS 1 retained on devices/w1/status with "offline".
+	c := connectRaw(t, s.BrokerAddr(), 0x02|0x04|0x08|0x20, "w1", "devices/w1/status", "offline")
 	defer c.Close()
-	// MQTT 3.1.1 CONNECT: clean session, will QoS 1 retained on
-	// devices/w1/status with "offline".
-	id, topic, msg := "w1", "devices/w1/status", "offline"
-	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02 | 0x04 | 0x08 | 0x20, 0, 60}
-	for _, f := range []string{id, topic, msg} {
-		body = append(body, byte(len(f)>>8), byte(len(f)))
-		body = append(body, f...)
-	}
-	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
-		t.Fatal(err)
-	}
-	ack := make([]byte, 4)
-	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-		t.Fatalf("connack %v %v", ack, err)
-	}
 	// A reading first, so the device is online by data.
-	payload := `{"t":1}`
-	tel := "devices/w1/telemetry"
-	pub := []byte{0x30, byte(2 + len(tel) + len(payload)), 0, byte(len(tel))}
-	pub = append(append(pub, tel...), payload...)
-	if _, err := c.Write(pub); err != nil {
+	if _, err := c.Write(encodePublish(nil, "devices/w1/telemetry", []byte(`{"t":1}`))); err != nil {
 		t.Fatal(err)
 	}
 	col.waitFor(t, "reading", isReading("w1", "t", 1))

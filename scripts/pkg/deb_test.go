@@ -17,13 +17,22 @@ const root = "../.."
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("GATEWAYD_STRICT") != "" {
-				t.Fatalf("%s is missing (GATEWAYD_STRICT is set)", tool)
-			}
-			t.Skipf("%s is missing; scripts/ci-deps.sh installs it", tool)
-		}
+		toolPath(t, tool)
 	}
+}
+
+// toolPath returns where tool is on PATH; when it is missing it skips the
+// test, or fails it under GATEWAYD_STRICT, as need does.
+func toolPath(t *testing.T, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		if os.Getenv("GATEWAYD_STRICT") != "" {
+			t.Fatalf("%s is missing (GATEWAYD_STRICT is set)", tool)
+		}
+		t.Skipf("%s is missing; scripts/ci-deps.sh installs it", tool)
+	}
+	return p
 }
 
 func sh(t *testing.T, name string, args ...string) string {

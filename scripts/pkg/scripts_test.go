@@ -51,16 +51,7 @@ func newScriptEnv(t *testing.T, have, memberOf string, noAdd, systemd bool) *scr
 			t.Fatal(err)
 		}
 	}
-	for _, tool := range safeTools {
-		need(t, tool)
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	linkTools(t, bin, safeTools...)
 	if systemd {
 		if err := os.MkdirAll(filepath.Join(e.root, "run/systemd/system"), 0o755); err != nil {
 			t.Fatal(err)
@@ -71,16 +62,22 @@ func newScriptEnv(t *testing.T, have, memberOf string, noAdd, systemd bool) *scr
 	return e
 }
 
+// linkTools links each of tools into bin, the scratch PATH, skipping the
+// test (or failing it under GATEWAYD_STRICT) when one is missing.
+func linkTools(t *testing.T, bin string, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if err := os.Symlink(toolPath(t, tool), filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // run runs scripts/deb/name with args and returns the commands it called
 // that change something (getent and id only look).
 func (e *scriptEnv) run(t *testing.T, name string, args ...string) ([]string, error) {
 	t.Helper()
-	need(t, "sh")
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(sh, append([]string{filepath.Join(root, "scripts/deb", name)}, args...)...)
+	cmd := exec.Command(toolPath(t, "sh"), append([]string{filepath.Join(root, "scripts/deb", name)}, args...)...)
 	cmd.Env = e.env
 	out, runErr := cmd.CombinedOutput()
 	if runErr != nil {
@@ -219,16 +216,7 @@ func TestScriptsRefuseUnknownArguments(t *testing.T) {
 func TestInstallShRoot(t *testing.T) {
 	e := newScriptEnv(t, "", "", false, true)
 	bin := filepath.Join(filepath.Dir(e.root), "bin")
-	for _, tool := range []string{"install", "sed", "mv", "dirname", "uname"} {
-		need(t, tool)
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	linkTools(t, bin, "install", "sed", "mv", "dirname", "uname")
 	fake := filepath.Join(t.TempDir(), "gatewayd")
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
