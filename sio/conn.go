@@ -359,7 +359,7 @@ func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
 		reply["pid"] = s.pid
 	}
 	b, _ := json.Marshal(reply)
-	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, false, true) == nil
+	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, "", false, true) == nil
 }
 
 // restore looks up the session the client's CONNECT auth names by pid and

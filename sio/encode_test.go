@@ -32,7 +32,7 @@ func TestEncodeEventWithOffset(t *testing.T) {
 		for _, off := range []string{"42", "a\"b"} {
 			got := encodeEvent(&p, off)
 			q := p
-			q.Data = appendOffset(p.Data, off)
+			q.Data = appendWithOffset(nil, p.Data, off)
 			want := parser.Encode(&q)
 			if string(got[0].Data) != string(want) || len(got) != 1+len(p.Attachments) {
 				t.Fatalf("encodeEvent(%s, %q) = %s (%d packets), want %s", p.Data, off, got[0].Data, len(got), want)
