@@ -304,7 +304,7 @@ func (s *Socket) Disconnect(close bool) {
 	if !s.Connected() || !s.disconnOn.CompareAndSwap(false, true) {
 		return
 	}
-	_ = s.conn.send(encodePackets(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: -1}), false, true)
+	_ = s.conn.send(encodePackets(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: -1}, ""), false, true)
 	s.onclose(ReasonServerNamespaceDisconnect)
 }
 
@@ -438,7 +438,7 @@ func (s *Socket) sendPacket(p *parser.Packet, off string, volatile, compress boo
 		return ErrDisconnected
 	}
 	p.Namespace = s.nsp.name
-	return s.conn.send(encodeEvent(p, off), volatile, compress)
+	return s.conn.send(encodePackets(p, off), volatile, compress)
 }
 
 func (s *Socket) hasOutgoingListeners() bool { return s.hasOut.Load() }
