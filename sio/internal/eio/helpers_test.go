@@ -36,14 +36,7 @@ func TestMain(m *testing.M) {
 func waitNoLeaks(d time.Duration) string {
 	deadline := time.Now().Add(d)
 	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "gatewayd/sio/internal/eio.") && !strings.Contains(g, "eio_test.") {
-				leaked = append(leaked, g)
-			}
-		}
+		leaked := eioGoroutines()
 		if len(leaked) == 0 {
 			return ""
 		}
@@ -52,6 +45,20 @@ func waitNoLeaks(d time.Duration) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// eioGoroutines returns the stacks of the goroutines running package eio's
+// code, outside the tests.
+func eioGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "gatewayd/sio/internal/eio.") && !strings.Contains(g, "eio_test.") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // recorder is a test Handler: it records messages and the close reason and
