@@ -268,13 +268,20 @@ func (e *env) handshake() (string, *recorder) {
 // dial opens a websocket with the given extra query.
 func (e *env) dial(query string) *websocket.Conn {
 	e.t.Helper()
+	return dialWS(e.t, e.url, query)
+}
+
+// dialWS opens an Engine.IO websocket to the server at the http URL base,
+// with the given extra query, and closes it when the test ends.
+func dialWS(t *testing.T, base, query string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, e.wsURL+"?EIO=4&transport=websocket"+query, nil)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"?EIO=4&transport=websocket"+query, nil)
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
-	e.t.Cleanup(func() { _ = c.CloseNow() })
+	t.Cleanup(func() { _ = c.CloseNow() })
 	return c
 }
 
