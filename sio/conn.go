@@ -311,7 +311,7 @@ func (c *conn) missedPackets(nsp string, missed iter.Seq2[*StoredPacket, error])
 		if err != nil {
 			return nil, fmt.Errorf("sio: recovery: reading missed packets: %w", err)
 		}
-		pkts := encodeEvent(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: p.Data, Attachments: p.Attachments}, p.Offset)
+		pkts := encodePackets(&parser.Packet{Type: parser.Event, Namespace: nsp, ID: -1, Data: p.Data, Attachments: p.Attachments}, p.Offset)
 		for _, e := range pkts {
 			size += len(e.Data) + 1
 		}
@@ -359,7 +359,7 @@ func (c *conn) attach(n *Namespace, s *Socket, restored *Session) bool {
 		reply["pid"] = s.pid
 	}
 	b, _ := json.Marshal(reply)
-	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, false, true) == nil
+	return s.sendPacket(&parser.Packet{Type: parser.Connect, ID: -1, Data: b}, "", false, true) == nil
 }
 
 // restore looks up the session the client's CONNECT auth names by pid and
@@ -439,7 +439,7 @@ func (c *conn) refuse(name string, payload json.RawMessage) {
 	c.mu.Lock()
 	c.doneConnectingLocked(name)
 	c.mu.Unlock()
-	_ = c.send(encodePackets(&parser.Packet{Type: parser.ConnectError, Namespace: name, ID: -1, Data: payload}), false, true)
+	_ = c.send(encodePackets(&parser.Packet{Type: parser.ConnectError, Namespace: name, ID: -1, Data: payload}, ""), false, true)
 }
 
 func (c *conn) socket(nsp string) *Socket {

@@ -20,22 +20,22 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
-// TestEncodeEventWithOffset checks that the one-buffer encoding of a
+// TestEncodePacketsWithOffset checks that the one-buffer encoding of a
 // recorded broadcast is the packet encoding of the payload with the offset
 // appended, with and without a namespace, ack id and attachments.
-func TestEncodeEventWithOffset(t *testing.T) {
+func TestEncodePacketsWithOffset(t *testing.T) {
 	for _, p := range []parser.Packet{
 		{Type: parser.Event, Namespace: "/", ID: -1, Data: json.RawMessage(`["reading",{"d":"x","v":1}]`)},
 		{Type: parser.Event, Namespace: "/admin", ID: 12, Data: json.RawMessage(`["e"]`)},
 		{Type: parser.Event, Namespace: "/", ID: -1, Data: json.RawMessage(`["bin",{"_placeholder":true,"num":0}]`), Attachments: [][]byte{{1, 2}}},
 	} {
 		for _, off := range []string{"42", "a\"b"} {
-			got := encodeEvent(&p, off)
+			got := encodePackets(&p, off)
 			q := p
-			q.Data = appendOffset(p.Data, off)
+			q.Data = appendWithOffset(nil, p.Data, off)
 			want := parser.Encode(&q)
 			if string(got[0].Data) != string(want) || len(got) != 1+len(p.Attachments) {
-				t.Fatalf("encodeEvent(%s, %q) = %s (%d packets), want %s", p.Data, off, got[0].Data, len(got), want)
+				t.Fatalf("encodePackets(%s, %q) = %s (%d packets), want %s", p.Data, off, got[0].Data, len(got), want)
 			}
 		}
 	}

@@ -142,5 +142,5 @@ func (e *Event) Ack(args ...any) error {
 	if err != nil {
 		return fmt.Errorf("sio: ack: %w", err)
 	}
-	return e.socket.sendPacket(&parser.Packet{Type: parser.Ack, ID: e.ackID, Data: data, Attachments: att}, false, true)
+	return e.socket.sendPacket(&parser.Packet{Type: parser.Ack, ID: e.ackID, Data: data, Attachments: att}, "", false, true)
 }

@@ -182,7 +182,7 @@ func (n *Namespace) fanOut(socks []*Socket, m *Message, ackID int64, ackCh chan 
 		return nil
 	}
 	p := parser.Packet{Type: parser.Event, Namespace: n.name, ID: ackID, Data: m.Data, Attachments: m.Attachments}
-	pkts := encodeEvent(&p, m.Offset)
+	pkts := encodePackets(&p, m.Offset)
 	reached := socks[:0] // socks is ours: filter in place
 	out := outgoing{m: m}
 	for _, s := range socks {
@@ -230,13 +230,10 @@ func (o *outgoing) notify(s *Socket) {
 	s.notifyOutgoing(*o.args)
 }
 
-// encodePackets turns p into the Engine.IO messages that carry it.
-func encodePackets(p *parser.Packet) []eio.Packet { return encodeEvent(p, "") }
-
-// encodeEvent is encodePackets with the recovery offset off, when not
-// empty, appended to p's array payload, encoded in one buffer: every
-// recorded broadcast goes this way.
-func encodeEvent(p *parser.Packet, off string) []eio.Packet {
+// encodePackets turns p into the Engine.IO messages that carry it, with the
+// recovery offset off, when not empty, appended to p's array payload in the
+// same buffer: every recorded event goes this way.
+func encodePackets(p *parser.Packet, off string) []eio.Packet {
 	pkts := make([]eio.Packet, 1+len(p.Attachments))
 	if off == "" {
 		pkts[0] = eio.Packet{Data: parser.Encode(p)}

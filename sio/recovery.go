@@ -357,14 +357,8 @@ func recoverable(reason Reason) bool {
 	return false
 }
 
-// appendOffset returns the JSON array data with the string off as a last
-// element. data is never empty: it holds at least the event name.
-func appendOffset(data json.RawMessage, off string) json.RawMessage {
-	return appendWithOffset(make([]byte, 0, len(data)+len(off)+4), data, off)
-}
-
 // appendWithOffset appends to dst the JSON array data with the string off
-// as a last element.
+// as a last element. data is never empty: it holds at least the event name.
 func appendWithOffset(dst []byte, data json.RawMessage, off string) []byte {
 	end := len(data)
 	for end > 0 && data[end-1] != ']' {

@@ -304,7 +304,7 @@ func (s *Socket) Disconnect(close bool) {
 	if !s.Connected() || !s.disconnOn.CompareAndSwap(false, true) {
 		return
 	}
-	_ = s.conn.send(encodePackets(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: -1}), false, true)
+	_ = s.conn.send(encodePackets(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: -1}, ""), false, true)
 	s.onclose(ReasonServerNamespaceDisconnect)
 }
 
@@ -407,7 +407,7 @@ func (s *Socket) emit(event string, args []any, id int64, volatile, compress boo
 	if rec := s.nsp.srv.opts.Recovery; rec != nil && id < 0 && !volatile {
 		return s.emitRecorded(rec.Store, p, compress)
 	}
-	return s.sendPacket(p, volatile, compress)
+	return s.sendPacket(p, "", volatile, compress)
 }
 
 // emitRecorded sends p, an event without ack, after appending it to the
@@ -428,19 +428,17 @@ func (s *Socket) emitRecorded(store SessionStore, p *parser.Packet, compress boo
 	if err != nil {
 		return fmt.Errorf("sio: emit: recovery store: %w", err)
 	}
-	if off != "" {
-		p.Data = appendOffset(p.Data, off)
-	}
-	return s.sendPacket(p, false, compress)
+	return s.sendPacket(p, off, false, compress)
 }
 
-// sendPacket sends p on the socket's namespace.
-func (s *Socket) sendPacket(p *parser.Packet, volatile, compress bool) error {
+// sendPacket sends p on the socket's namespace, with the recovery offset
+// off, when not empty, appended to its arguments.
+func (s *Socket) sendPacket(p *parser.Packet, off string, volatile, compress bool) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
 	p.Namespace = s.nsp.name
-	return s.conn.send(encodePackets(p), volatile, compress)
+	return s.conn.send(encodePackets(p, off), volatile, compress)
 }
 
 func (s *Socket) hasOutgoingListeners() bool { return s.hasOut.Load() }

@@ -36,14 +36,7 @@ func TestMain(m *testing.M) {
 func waitNoLeaks(d time.Duration) string {
 	deadline := time.Now().Add(d)
 	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "gatewayd/sio/internal/eio.") && !strings.Contains(g, "eio_test.") {
-				leaked = append(leaked, g)
-			}
-		}
+		leaked := eioGoroutines()
 		if len(leaked) == 0 {
 			return ""
 		}
@@ -52,6 +45,20 @@ func waitNoLeaks(d time.Duration) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// eioGoroutines returns the stacks of the goroutines running package eio's
+// code, outside the tests.
+func eioGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "gatewayd/sio/internal/eio.") && !strings.Contains(g, "eio_test.") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // recorder is a test Handler: it records messages and the close reason and
@@ -261,13 +268,20 @@ func (e *env) handshake() (string, *recorder) {
 // dial opens a websocket with the given extra query.
 func (e *env) dial(query string) *websocket.Conn {
 	e.t.Helper()
+	return dialWS(e.t, e.url, query)
+}
+
+// dialWS opens an Engine.IO websocket to the server at the http URL base,
+// with the given extra query, and closes it when the test ends.
+func dialWS(t *testing.T, base, query string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, e.wsURL+"?EIO=4&transport=websocket"+query, nil)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"?EIO=4&transport=websocket"+query, nil)
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
-	e.t.Cleanup(func() { _ = c.CloseNow() })
+	t.Cleanup(func() { _ = c.CloseNow() })
 	return c
 }
 

@@ -123,7 +123,6 @@ func (s *Session) readLoop(c *websocket.Conn, raw net.Conn, br *bufio.Reader, re
 	fresh := true
 	for {
 		s.brMu.Lock()
-		refillReadBuf(br, raw)
 		idle := br.Buffered() == 0 && !readable
 		s.brMu.Unlock()
 		if idle {
@@ -220,6 +219,11 @@ func (s *Session) resumeReader() {
 	s.mu.Lock()
 	c, raw, br := s.conn, s.out.conn, s.br
 	s.mu.Unlock()
+	// Parking dropped the buffer, and only a resumption ends a park, so
+	// the refill is here rather than in readLoop's per-frame look at it.
+	s.brMu.Lock()
+	refillReadBuf(br, raw)
+	s.brMu.Unlock()
 	s.readLoop(c, raw, br, true)
 }
 

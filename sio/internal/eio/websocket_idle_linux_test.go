@@ -2,7 +2,6 @@ package eio_test
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -78,18 +77,4 @@ func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
 	if len(stacks) > 1 {
 		t.Fatalf("%d eio goroutines for %d idle websockets:\n%s", len(stacks), n, strings.Join(stacks, "\n\n"))
 	}
-}
-
-// eioGoroutines returns the stacks of the goroutines running package eio's
-// code, outside the tests.
-func eioGoroutines() []string {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "gatewayd/sio/internal/eio.") && !strings.Contains(g, "eio_test.") {
-			out = append(out, g)
-		}
-	}
-	return out
 }

@@ -452,13 +452,7 @@ func TestCloseFromHandler(t *testing.T) {
 	})
 	ts := newTestServer(t, srv)
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := dialWS(t, ts.URL+"/", "")
 	readFrame(t, c)
 	writeText(t, c, "4bye")
 	if _, msg := readFrame(t, c); msg != "4goodbye" {

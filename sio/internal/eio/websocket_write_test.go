@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"gatewayd/sio/internal/eio"
 )
 
@@ -77,13 +75,7 @@ func TestWebSocketFrameInOneWrite(t *testing.T) {
 		srv.Close()
 		ts.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := dialWS(t, ts.URL+"/", "")
 	if b := nextWrite(t, writes); !strings.HasPrefix(string(b), "HTTP/1.1 101") {
 		t.Fatalf("first write = %q, want the 101 response", b)
 	}
